@@ -1,0 +1,3 @@
+using GpuNet;
+
+foreach (var d in Device.Available()) Console.WriteLine(d);

@@ -1,0 +1,48 @@
+namespace GpuNet.Tests;
+
+/// <summary>
+/// The one tolerance rule of the test suite: an element passes when |got - ref| &lt;= Atol + Rtol * |ref|.
+/// Per-op constants live here and nowhere else. A failure names the worst element, its index, got and ref.
+/// </summary>
+public readonly record struct Tol(double Atol, double Rtol)
+{
+    /// <summary>Exact-ish float32 ops (add, scale, copy): one or two roundings.</summary>
+    public static readonly Tol Elementwise = new(1e-6, 1e-6);
+    /// <summary>Transcendental activations, softmax, log-softmax.</summary>
+    public static readonly Tol Activation = new(2e-6, 2e-5);
+    /// <summary>Reductions over up to a few thousand elements.</summary>
+    public static readonly Tol Reduction = new(1e-5, 1e-5);
+    /// <summary>GEMM with inputs in [-1, 1]; the absolute part grows with sqrt(K) (see <see cref="ForGemm"/>).</summary>
+    public static Tol ForGemm(int k) => new(2e-6 * Math.Sqrt(Math.Max(k, 1)) * 4, 1e-5);
+    /// <summary>float32 analytic backward against float64 central finite differences.</summary>
+    public static readonly Tol FiniteDifference = new(1e-4, 2e-3);
+
+    /// <summary>Asserts <paramref name="got"/> matches <paramref name="expected"/> under this rule.</summary>
+    public void AssertClose(ReadOnlySpan<float> got, ReadOnlySpan<double> expected, string what)
+    {
+        Assert.True(got.Length == expected.Length, $"{what}: got {got.Length} elements, expected {expected.Length}");
+        int worst = -1;
+        double worstExcess = 0;
+        for (int i = 0; i < got.Length; i++)
+        {
+            double err = Math.Abs(got[i] - expected[i]);
+            double allowed = Atol + Rtol * Math.Abs(expected[i]);
+            bool bad = !(err <= allowed) || double.IsNaN(got[i]) != double.IsNaN(expected[i]);
+            if (bad && (worst < 0 || err - allowed > worstExcess || double.IsNaN(err)))
+            {
+                worst = i;
+                worstExcess = double.IsNaN(err) ? double.PositiveInfinity : err - allowed;
+            }
+        }
+        if (worst >= 0)
+            Assert.Fail($"{what}: element {worst} of {got.Length}: got {got[worst]:R}, ref {expected[worst]:R}, |err| {Math.Abs(got[worst] - expected[worst]):E3} > {Atol:E1} + {Rtol:E1}*|ref|");
+    }
+
+    /// <summary>Asserts two float64 arrays match (finite differences against an analytic gradient).</summary>
+    public void AssertClose(ReadOnlySpan<double> got, ReadOnlySpan<double> expected, string what)
+    {
+        var f = new float[got.Length];
+        for (int i = 0; i < f.Length; i++) f[i] = (float)got[i];
+        AssertClose(f, expected, what);
+    }
+}

@@ -1,0 +1,289 @@
+using System.Runtime.InteropServices;
+using GpuNet.Kernels;
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
+using ILGPU.Runtime.Cuda;
+using ILGPU.Runtime.OpenCL;
+
+namespace GpuNet;
+
+/// <summary>The kinds of device GpuNet runs on.</summary>
+public enum DeviceKind
+{
+    /// <summary>The SIMD host implementation (Vector256/Vector512, TensorPrimitives), multi-threaded. The fast CPU path.</summary>
+    Cpu,
+    /// <summary>ILGPU's CPU accelerator running the real GPU kernels: for tests and debugging, slow by design.</summary>
+    IlgpuCpu,
+    /// <summary>An NVIDIA GPU through ILGPU's CUDA backend.</summary>
+    Cuda,
+    /// <summary>An OpenCL 2.0 GPU through ILGPU's OpenCL backend.</summary>
+    OpenCL,
+}
+
+/// <summary>What is known about a device before or after it is opened.</summary>
+/// <param name="Name">The name that selects it (<c>cpu</c>, <c>ilgpu-cpu</c>, <c>cuda</c>, <c>cuda:1</c>, <c>opencl</c>, ...).</param>
+/// <param name="Kind">The device kind.</param>
+/// <param name="Description">Hardware name.</param>
+/// <param name="MemoryBytes">Device memory (host memory for the CPU kinds).</param>
+/// <param name="WarpSize">Threads per warp (SIMD lanes of float32 for <c>cpu</c>).</param>
+/// <param name="MaxThreadsPerGroup">Largest thread group a kernel may use.</param>
+/// <param name="Multiprocessors">Multiprocessors (cores for <c>cpu</c>).</param>
+public sealed record DeviceInfo(string Name, DeviceKind Kind, string Description, long MemoryBytes, int WarpSize, int MaxThreadsPerGroup, int Multiprocessors);
+
+/// <summary>
+/// One place tensors live and ops run: the host SIMD path (<c>cpu</c>) or an ILGPU accelerator (<c>cuda</c>,
+/// <c>opencl</c>, <c>ilgpu-cpu</c>). A device owns a caching pool: a disposed tensor's buffer is kept and handed to
+/// the next allocation of the same length, so steady-state training allocates nothing. Ops validate shapes and
+/// devices of their arguments, then run the op's host implementation or launch its kernel; every launch is counted.
+/// </summary>
+public sealed partial class Device : IDisposable
+{
+    /// <summary>Environment variable that selects the device when none is named.</summary>
+    public const string EnvironmentVariable = "GPUNET_DEVICE";
+
+    private readonly Context? _context;
+    private readonly Accelerator? _accelerator;
+    private readonly KernelCache? _kernels;
+    private readonly Dictionary<long, Stack<DeviceBuffer>> _pool = new();
+    private readonly object _poolLock = new();
+    private bool _disposed;
+
+    private Device(DeviceInfo info, Context? context, Accelerator? accelerator)
+    {
+        Info = info;
+        _context = context;
+        _accelerator = accelerator;
+        if (accelerator is not null) _kernels = new KernelCache(accelerator);
+    }
+
+    /// <summary>Name, kind and properties.</summary>
+    public DeviceInfo Info { get; }
+    /// <summary>The name that selected this device.</summary>
+    public string Name => Info.Name;
+    /// <summary>The device kind.</summary>
+    public DeviceKind Kind => Info.Kind;
+    /// <summary>Launch, copy and memory counters.</summary>
+    public DeviceCounters Counters { get; } = new();
+    /// <summary>True for the host SIMD path.</summary>
+    public bool IsHost => _accelerator is null;
+    internal KernelCache Kernels => _kernels ?? throw new InvalidOperationException("the cpu device has no kernel cache");
+
+    /// <summary>
+    /// Opens a device by name: <c>auto</c> (CUDA, then OpenCL, then <c>cpu</c>), <c>cpu</c>, <c>ilgpu-cpu</c>,
+    /// <c>cuda</c>/<c>cuda:N</c>, <c>opencl</c>/<c>opencl:N</c>. With no name, <c>GPUNET_DEVICE</c> decides, else <c>auto</c>.
+    /// </summary>
+    /// <exception cref="ArgumentException">The named device is not present; the message lists those that are.</exception>
+    public static Device Create(string? name = null)
+    {
+        name = string.IsNullOrWhiteSpace(name) ? Environment.GetEnvironmentVariable(EnvironmentVariable) : name;
+        name = string.IsNullOrWhiteSpace(name) ? "auto" : name.Trim().ToLowerInvariant();
+        if (name == "cpu") return new Device(HostInfo(), null, null);
+
+        var context = CreateContext();
+        try
+        {
+            var found = Enumerate(context);
+            if (name == "auto") name = AutoName(found);
+            if (name == "cpu") { context.Dispose(); return new Device(HostInfo(), null, null); }
+            var match = found.FirstOrDefault(f => f.Info.Name == name || (f.Info.Name == name + ":0"));
+            if (match.Device is null)
+            {
+                string present = string.Join(", ", new[] { "cpu" }.Concat(found.Select(f => f.Info.Name)));
+                throw new ArgumentException($"device '{name}' is not present; present: {present} (or 'auto')", nameof(name));
+            }
+            var accelerator = match.Device.CreateAccelerator(context);
+            return new Device(match.Info with { Name = name }, context, accelerator);
+        }
+        catch
+        {
+            context.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Every device present on this machine, the <c>cpu</c> device first.</summary>
+    public static IReadOnlyList<DeviceInfo> Available()
+    {
+        using var context = CreateContext();
+        return new[] { HostInfo() }.Concat(Enumerate(context).Select(f => f.Info)).ToList();
+    }
+
+    /// <summary>The name <c>auto</c> resolves to on this machine.</summary>
+    public static string AutoName()
+    {
+        using var context = CreateContext();
+        return AutoName(Enumerate(context));
+    }
+
+    private static string AutoName(List<(ILGPU.Runtime.Device Device, DeviceInfo Info)> found)
+        => found.FirstOrDefault(f => f.Info.Kind == DeviceKind.Cuda).Info?.Name
+           ?? found.FirstOrDefault(f => f.Info.Kind == DeviceKind.OpenCL).Info?.Name
+           ?? "cpu";
+
+    internal static Context CreateContext()
+        => Context.Create(b => b.Default().EnableAlgorithms().Math(MathMode.Default).Optimize(OptimizationLevel.O2));
+
+    /// <summary>
+    /// The CPU accelerator's shape: warp 4, up to 256 threads per group (the GEMM's 16x16 thread tile), 1 multiprocessor.
+    /// A warp size of 4 keeps kernels honest about not assuming 32.
+    /// </summary>
+    internal static CPUDevice IlgpuCpuDevice => new(4, 64, 1);
+
+    private static List<(ILGPU.Runtime.Device Device, DeviceInfo Info)> Enumerate(Context context)
+    {
+        var list = new List<(ILGPU.Runtime.Device, DeviceInfo)>();
+        int cuda = 0, cl = 0;
+        foreach (var d in context.GetCudaDevices())
+            list.Add((d, Describe(d, DeviceKind.Cuda, cuda++ == 0 ? "cuda" : $"cuda:{cuda - 1}")));
+        foreach (var d in context.GetCLDevices())
+            list.Add((d, Describe(d, DeviceKind.OpenCL, cl++ == 0 ? "opencl" : $"opencl:{cl - 1}")));
+        var cpu = IlgpuCpuDevice;
+        list.Add((cpu, Describe(cpu, DeviceKind.IlgpuCpu, "ilgpu-cpu")));
+        return list;
+    }
+
+    private static DeviceInfo Describe(ILGPU.Runtime.Device d, DeviceKind kind, string name)
+        => new(name, kind, kind == DeviceKind.IlgpuCpu ? "ILGPU CPU accelerator (simulator)" : d.Name,
+            kind == DeviceKind.IlgpuCpu ? HostMemory() : d.MemorySize, d.WarpSize, d.MaxNumThreadsPerGroup, d.NumMultiprocessors);
+
+    private static DeviceInfo HostInfo()
+        => new("cpu", DeviceKind.Cpu, $"{RuntimeInformation.ProcessArchitecture} host, {HostSimd.Description}",
+            HostMemory(), HostSimd.FloatLanes, Environment.ProcessorCount, Environment.ProcessorCount);
+
+    private static long HostMemory() => GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+
+    // ---- memory -------------------------------------------------------------------------------------------------
+
+    /// <summary>A new tensor of <paramref name="shape"/>, all elements zero.</summary>
+    public Tensor Allocate(int[] shape, DType dtype = DType.Float32)
+    {
+        var t = AllocateUninitialized(shape, dtype);
+        if (t.Length > 0) FillCore(t, 0f);
+        return t;
+    }
+
+    /// <summary>A new float32 tensor of <paramref name="shape"/>, all elements zero.</summary>
+    public Tensor Zeros(params int[] shape) => Allocate(shape);
+
+    /// <summary>A new tensor of <paramref name="shape"/> whose contents are unspecified (possibly a reused buffer).</summary>
+    public Tensor AllocateUninitialized(int[] shape, DType dtype = DType.Float32)
+    {
+        ThrowIfDisposed();
+        ShapeUtil.Validate(shape, nameof(shape));
+        long n = ShapeUtil.Count(shape);
+        return new Tensor(Rent(n), 0, (int[])shape.Clone(), dtype, owner: true);
+    }
+
+    /// <summary>A new float32 tensor holding a copy of <paramref name="data"/> with <paramref name="shape"/> (default: 1-D).</summary>
+    public Tensor FromArray(float[] data, params int[] shape)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (shape.Length == 0) shape = [data.Length];
+        ShapeUtil.Validate(shape, nameof(shape));
+        if (ShapeUtil.Count(shape) != data.Length)
+            throw new ShapeMismatchException("FromArray", ShapeUtil.Format(shape), $"({data.Length})", $"shape holds {ShapeUtil.Count(shape)} elements, data has {data.Length}");
+        var t = AllocateUninitialized(shape);
+        t.CopyFrom(data);
+        return t;
+    }
+
+    /// <summary>A new int32 tensor holding a copy of <paramref name="data"/> with <paramref name="shape"/> (default: 1-D).</summary>
+    public Tensor FromArray(int[] data, params int[] shape)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (shape.Length == 0) shape = [data.Length];
+        ShapeUtil.Validate(shape, nameof(shape));
+        if (ShapeUtil.Count(shape) != data.Length)
+            throw new ShapeMismatchException("FromArray", ShapeUtil.Format(shape), $"({data.Length})", $"shape holds {ShapeUtil.Count(shape)} elements, data has {data.Length}");
+        var t = AllocateUninitialized(shape, DType.Int32);
+        t.CopyFrom(data);
+        return t;
+    }
+
+    /// <summary>Frees every buffer the caching pool holds.</summary>
+    public void TrimPool()
+    {
+        lock (_poolLock)
+        {
+            foreach (var stack in _pool.Values)
+                while (stack.TryPop(out var b))
+                {
+                    Interlocked.Add(ref Counters._pooledBytes, -b.Bytes);
+                    b.Free();
+                }
+            _pool.Clear();
+        }
+    }
+
+    /// <summary>Waits until every launched kernel has finished.</summary>
+    public void Synchronize() => _accelerator?.Synchronize();
+
+    private DeviceBuffer Rent(long length)
+    {
+        lock (_poolLock)
+        {
+            if (_pool.TryGetValue(length, out var stack) && stack.TryPop(out var reused))
+            {
+                Interlocked.Add(ref Counters._pooledBytes, -reused.Bytes);
+                Counters.Allocated(reused.Bytes);
+                return reused;
+            }
+        }
+        DeviceBuffer b = _accelerator is null ? new HostBuffer(this, length) : new IlgpuBuffer(this, _accelerator, length);
+        Interlocked.Increment(ref Counters._allocations);
+        Counters.Allocated(b.Bytes);
+        return b;
+    }
+
+    internal void Release(DeviceBuffer buffer)
+    {
+        buffer.Generation++;
+        Counters.Released(buffer.Bytes);
+        if (_disposed) { buffer.Free(); return; }
+        lock (_poolLock)
+        {
+            if (!_pool.TryGetValue(buffer.Length, out var stack)) _pool[buffer.Length] = stack = new Stack<DeviceBuffer>();
+            stack.Push(buffer);
+            Interlocked.Add(ref Counters._pooledBytes, buffer.Bytes);
+        }
+    }
+
+    internal void CopyToHost(Tensor source, Span<float> destination)
+    {
+        if (source.Length == 0) return;
+        if (IsHost) source.Host.AsSpan().CopyTo(destination);
+        else
+        {
+            _accelerator!.Synchronize();
+            source.View.CopyToCPU(destination);
+        }
+        Interlocked.Increment(ref Counters._deviceToHost);
+    }
+
+    internal void CopyFromHost(ReadOnlySpan<float> source, Tensor destination)
+    {
+        if (destination.Length == 0) return;
+        if (IsHost) source.CopyTo(destination.Host.AsSpan());
+        else destination.View.CopyFromCPU(source);
+        Interlocked.Increment(ref Counters._hostToDevice);
+    }
+
+    private void ThrowIfDisposed()
+    {
+        if (_disposed) throw new ObjectDisposedException(nameof(Device), $"device '{Name}' was disposed");
+    }
+
+    /// <summary>Frees the pool and the accelerator. Tensors still alive become unusable.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        TrimPool();
+        _disposed = true;
+        _accelerator?.Dispose();
+        _context?.Dispose();
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"{Name} ({Info.Description})";
+}

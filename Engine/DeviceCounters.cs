@@ -1,0 +1,47 @@
+namespace GpuNet;
+
+/// <summary>
+/// What a device has done and holds: kernel launches, host&lt;-&gt;device copies, live buffers and bytes, the peak, and
+/// how often the caching pool had to allocate for real. Values are read atomically; <see cref="Snapshot"/> copies them.
+/// </summary>
+public sealed class DeviceCounters
+{
+    internal long _launches, _hostToDevice, _deviceToHost, _liveBytes, _liveBuffers, _peakBytes, _allocations, _pooledBytes;
+
+    /// <summary>Kernel launches (on the <c>cpu</c> device: host op calls).</summary>
+    public long Launches => Interlocked.Read(ref _launches);
+    /// <summary>Copies from host memory to the device.</summary>
+    public long HostToDeviceCopies => Interlocked.Read(ref _hostToDevice);
+    /// <summary>Copies from the device to host memory.</summary>
+    public long DeviceToHostCopies => Interlocked.Read(ref _deviceToHost);
+    /// <summary>Bytes held by live (undisposed) tensors.</summary>
+    public long LiveBytes => Interlocked.Read(ref _liveBytes);
+    /// <summary>Buffers held by live (undisposed) tensors.</summary>
+    public long LiveBuffers => Interlocked.Read(ref _liveBuffers);
+    /// <summary>The largest value <see cref="LiveBytes"/> has reached.</summary>
+    public long PeakBytes => Interlocked.Read(ref _peakBytes);
+    /// <summary>Real allocations made on the device (a pool hit is not one). Flat in steady-state training.</summary>
+    public long DeviceAllocations => Interlocked.Read(ref _allocations);
+    /// <summary>Bytes of freed buffers kept by the caching pool for reuse.</summary>
+    public long PooledBytes => Interlocked.Read(ref _pooledBytes);
+
+    /// <summary>A copy of the current values.</summary>
+    public CounterSnapshot Snapshot() => new(Launches, HostToDeviceCopies, DeviceToHostCopies, LiveBytes, LiveBuffers, PeakBytes, DeviceAllocations, PooledBytes);
+
+    internal void Allocated(long bytes)
+    {
+        long live = Interlocked.Add(ref _liveBytes, bytes);
+        Interlocked.Increment(ref _liveBuffers);
+        long peak;
+        while (live > (peak = Interlocked.Read(ref _peakBytes)) && Interlocked.CompareExchange(ref _peakBytes, live, peak) != peak) { }
+    }
+
+    internal void Released(long bytes)
+    {
+        Interlocked.Add(ref _liveBytes, -bytes);
+        Interlocked.Decrement(ref _liveBuffers);
+    }
+}
+
+/// <summary>Values of <see cref="DeviceCounters"/> at one moment.</summary>
+public readonly record struct CounterSnapshot(long Launches, long HostToDeviceCopies, long DeviceToHostCopies, long LiveBytes, long LiveBuffers, long PeakBytes, long DeviceAllocations, long PooledBytes);

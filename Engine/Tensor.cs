@@ -1,0 +1,144 @@
+using System.Runtime.InteropServices;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GpuNet;
+
+/// <summary>
+/// A shape plus a range of one device buffer. A tensor made by <see cref="Device.Allocate"/> or
+/// <see cref="Device.FromArray(float[], int[])"/> owns its buffer and gives it back to the device when disposed.
+/// A view (<see cref="Reshape"/>, <see cref="Slice"/>) shares the owner's buffer, owns nothing, and becomes unusable
+/// once the owner is disposed. Copies to and from host memory are explicit and counted.
+/// </summary>
+public sealed class Tensor : IDisposable
+{
+    private readonly int[] _shape;
+    private readonly int _generation;
+    private readonly bool _owner;
+    private bool _disposed;
+
+    internal Tensor(DeviceBuffer buffer, long offset, int[] shape, DType dtype, bool owner)
+    {
+        Buffer = buffer;
+        Offset = offset;
+        _shape = shape;
+        DType = dtype;
+        Length = ShapeUtil.Count(shape);
+        _generation = buffer.Generation;
+        _owner = owner;
+    }
+
+    internal DeviceBuffer Buffer { get; }
+    internal long Offset { get; }
+
+    /// <summary>The device whose memory holds the elements.</summary>
+    public Device Device => Buffer.Device;
+    /// <summary>Element type.</summary>
+    public DType DType { get; }
+    /// <summary>Number of elements (product of the shape).</summary>
+    public long Length { get; }
+    /// <summary>Number of dimensions.</summary>
+    public int Rank => _shape.Length;
+    /// <summary>The shape, outermost dimension first (row-major).</summary>
+    public ReadOnlySpan<int> Shape => _shape;
+    /// <summary>Size of dimension <paramref name="axis"/>; negative axes count from the end.</summary>
+    public int Dim(int axis) => _shape[axis < 0 ? _shape.Length + axis : axis];
+    /// <summary>True for a view that does not own its buffer.</summary>
+    public bool IsView => !_owner;
+    /// <summary>True once this tensor, or the owner of the buffer it views, was disposed.</summary>
+    public bool IsDisposed => _disposed || Buffer.Generation != _generation;
+
+    /// <summary>A view of the same elements with another shape of the same element count.</summary>
+    public Tensor Reshape(params int[] shape)
+    {
+        ThrowIfDisposed("Reshape");
+        ShapeUtil.Validate(shape, nameof(shape));
+        if (ShapeUtil.Count(shape) != Length)
+            throw new ShapeMismatchException("Reshape", ShapeUtil.Format(_shape), ShapeUtil.Format(shape),
+                $"element count {Length} vs {ShapeUtil.Count(shape)}");
+        return new Tensor(Buffer, Offset, (int[])shape.Clone(), DType, owner: false);
+    }
+
+    /// <summary>A view of <c>count(shape)</c> consecutive elements starting at flat index <paramref name="start"/>.</summary>
+    public Tensor Slice(long start, params int[] shape)
+    {
+        ThrowIfDisposed("Slice");
+        ShapeUtil.Validate(shape, nameof(shape));
+        long n = ShapeUtil.Count(shape);
+        if (start < 0 || start + n > Length)
+            throw new ArgumentOutOfRangeException(nameof(start), start, $"Slice: range [{start}, {start + n}) must lie inside [0, {Length}) of a tensor of shape {ShapeUtil.Format(_shape)}");
+        return new Tensor(Buffer, Offset + start, (int[])shape.Clone(), DType, owner: false);
+    }
+
+    /// <summary>Copies the elements to a new host array (float32 tensors).</summary>
+    public float[] ToArray()
+    {
+        RequireDType(DType.Float32, "ToArray");
+        var result = new float[Length];
+        CopyTo(result);
+        return result;
+    }
+
+    /// <summary>Copies the elements to a new host array (int32 tensors).</summary>
+    public int[] ToInt32Array()
+    {
+        RequireDType(DType.Int32, "ToInt32Array");
+        var result = new int[Length];
+        CopyTo(MemoryMarshal.Cast<int, float>(result.AsSpan()));
+        return result;
+    }
+
+    /// <summary>Copies the elements into <paramref name="destination"/>, whose length must equal <see cref="Length"/>.</summary>
+    public void CopyTo(Span<float> destination)
+    {
+        ThrowIfDisposed("CopyTo");
+        if (destination.Length != Length)
+            throw new ArgumentException($"CopyTo: destination has {destination.Length} elements, the tensor {ShapeUtil.Format(_shape)} has {Length}", nameof(destination));
+        Device.CopyToHost(this, destination);
+    }
+
+    /// <summary>Copies <paramref name="source"/>, whose length must equal <see cref="Length"/>, into the tensor.</summary>
+    public void CopyFrom(ReadOnlySpan<float> source)
+    {
+        ThrowIfDisposed("CopyFrom");
+        if (source.Length != Length)
+            throw new ArgumentException($"CopyFrom: source has {source.Length} elements, the tensor {ShapeUtil.Format(_shape)} has {Length}", nameof(source));
+        Device.CopyFromHost(source, this);
+    }
+
+    /// <summary>Copies int32 <paramref name="source"/> into an int32 tensor.</summary>
+    public void CopyFrom(ReadOnlySpan<int> source)
+    {
+        RequireDType(DType.Int32, "CopyFrom");
+        CopyFrom(MemoryMarshal.Cast<int, float>(source));
+    }
+
+    /// <summary>Gives an owned buffer back to its device; disposing a view only marks the view unusable.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        if (_owner && Buffer.Generation == _generation) Buffer.Device.Release(Buffer);
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"Tensor{ShapeUtil.Format(_shape)} {DType} on {Device.Name}{(IsView ? " (view)" : "")}{(IsDisposed ? " (disposed)" : "")}";
+
+    internal void ThrowIfDisposed(string op)
+    {
+        if (IsDisposed)
+            throw new ObjectDisposedException(nameof(Tensor), $"{op}: the tensor of shape {ShapeUtil.Format(_shape)} {(_disposed ? "was disposed" : "is a view of a disposed tensor")}");
+    }
+
+    internal void RequireDType(DType expected, string op)
+    {
+        if (DType != expected)
+            throw new ArgumentException($"{op}: expected a {expected} tensor, got {DType} of shape {ShapeUtil.Format(_shape)}");
+    }
+
+    /// <summary>Host range of a cpu-device tensor.</summary>
+    internal ArraySegment<float> Host => new(((HostBuffer)Buffer).Array, (int)Offset, (int)Length);
+
+    /// <summary>ILGPU view of an accelerator tensor.</summary>
+    internal ArrayView<float> View => ((IlgpuBuffer)Buffer).Memory.View.SubView(Offset, Length);
+}
