@@ -36,8 +36,9 @@ public sealed partial class Device
     {
         if (t.Rank == 0) throw new ShapeMismatchException(op, "(rows, cols)", "()", $"argument '{argument}' must have at least one dimension");
         int cols = t.Dim(-1);
-        int rows = cols == 0 ? 0 : (int)(t.Length / cols);
-        return (rows, cols);
+        long rows = ShapeUtil.Count(t.Shape[..^1]);
+        if (rows > int.MaxValue) throw new ArgumentOutOfRangeException(argument, rows, $"{op}: at most {int.MaxValue} rows");
+        return ((int)rows, cols);
     }
 
     private void Counted(int launches = 1)

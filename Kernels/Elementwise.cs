@@ -59,7 +59,7 @@ public static class Elementwise
 
     /// <summary>y[i] += alpha * x[i].</summary>
     [GpuKernel]
-    public static void AxpyKernel(Index1D i, ArrayView<float> x, ArrayView<float> y, float alpha) => y[i] = MathF.FusedMultiplyAdd(alpha, x[i], y[i]);
+    public static void AxpyKernel(Index1D i, ArrayView<float> x, ArrayView<float> y, float alpha) => y[i] += alpha * x[i]; // MathF.FusedMultiplyAdd has no PTX/OpenCL lowering in ILGPU 1.5.3
 
     /// <summary>x[i] = value.</summary>
     [GpuKernel]

@@ -25,6 +25,7 @@ public readonly record struct Tol(double Atol, double Rtol)
         double worstExcess = 0;
         for (int i = 0; i < got.Length; i++)
         {
+            if (double.IsNaN(got[i]) && double.IsNaN(expected[i])) continue;
             double err = Math.Abs(got[i] - expected[i]);
             double allowed = Atol + Rtol * Math.Abs(expected[i]);
             bool bad = !(err <= allowed) || double.IsNaN(got[i]) != double.IsNaN(expected[i]);
