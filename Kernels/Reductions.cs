@@ -116,7 +116,7 @@ public static class Reductions
         for (int r = 0; r < rows; r++) acc = acc.Add(x[(long)r * cols + c]);
         float s = acc.Value;
         if (op == (int)ReduceOp.Mean) s /= rows;
-        y[c] = beta == 0f ? s : MathF.FusedMultiplyAdd(beta, y[c], s);
+        y[c] = beta == 0f ? s : beta * y[c] + s;   // MathF.FusedMultiplyAdd is an unresolved extern in ILGPU 1.5.3 PTX and OpenCL
     }
 
     // ---- launchers ----------------------------------------------------------------------------------------------
@@ -180,7 +180,7 @@ public static class Reductions
             for (int j = 0; j < w; j++)
             {
                 float s = (float)(acc[j] * scale);
-                yb[j] = beta == 0f ? s : MathF.FusedMultiplyAdd(beta, yb[j], s);
+                yb[j] = beta == 0f ? s : beta * yb[j] + s;
             }
         }
         if ((long)rows * cols < HostSimd.ParallelThreshold || blocks == 1) { for (int b = 0; b < blocks; b++) Block(b); }
