@@ -210,6 +210,16 @@ public abstract class ReductionTests(DeviceFixture f) : DeviceTestBase(f)
         using var y4 = D.FromArray([1f, 2f, 3f, 4f]);
         D.SumRows(empty, y4);
         Assert.Equal([0f, 0f, 0f, 0f], y4.ToArray());
+
+        using var noRows = D.Zeros(0, 4);
+        using var acc = D.FromArray([1f, 2f, 3f, 4f]);
+        D.SumCols(noRows, acc, 1f);
+        Assert.Equal([1f, 2f, 3f, 4f], acc.ToArray());
+        D.SumCols(noRows, acc);
+        Assert.Equal([0f, 0f, 0f, 0f], acc.ToArray());
+
+        using var none = D.Zeros(0);
+        Assert.Equal(0f, D.Sum(none));
     }
 
     [Fact]

@@ -91,10 +91,13 @@ public static class GlobalSum
 
     // ---- launchers ----------------------------------------------------------------------------------------------
 
-    /// <summary>Threads per group on <paramref name="acc"/>: the largest power of two &lt;= min(256, its limit).</summary>
+    /// <summary>
+    /// Threads per group on <paramref name="acc"/>: the largest power of two &lt;= min(256, its limit); 32 on ILGPU's CPU
+    /// accelerator, which simulates each thread with an OS thread and each barrier with OS waits (tests run there).
+    /// </summary>
     public static int GroupSize(Accelerator acc)
     {
-        int limit = Math.Min(MaxGroupSize, acc.MaxNumThreadsPerGroup);
+        int limit = Math.Min(acc.AcceleratorType == AcceleratorType.CPU ? 32 : MaxGroupSize, acc.MaxNumThreadsPerGroup);
         int g = 1;
         while (g * 2 <= limit) g *= 2;
         return g;
