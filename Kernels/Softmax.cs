@@ -131,13 +131,18 @@ public static class Softmax
 
     // ---- launchers ----------------------------------------------------------------------------------------------
 
+    /// <summary>Group size cap on ILGPU's CPU accelerator, whose barriers cost an OS-thread rendezvous per thread.</summary>
+    public const int CpuAcceleratorMaxGroupSize = 64;
+
     /// <summary>
     /// Threads per row: the power of two covering <paramref name="cols"/> (at least one warp), capped by
-    /// <see cref="MaxGroupSize"/> and by the accelerator's largest group.
+    /// <see cref="MaxGroupSize"/> (<see cref="CpuAcceleratorMaxGroupSize"/> on the CPU accelerator) and by the
+    /// accelerator's largest group.
     /// </summary>
     public static int GroupSize(Accelerator acc, int cols)
     {
-        int cap = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Min(MaxGroupSize, acc.MaxNumThreadsPerGroup) + 1) >> 1;
+        int limit = Math.Min(acc.AcceleratorType == AcceleratorType.CPU ? CpuAcceleratorMaxGroupSize : MaxGroupSize, acc.MaxNumThreadsPerGroup);
+        int cap = (int)BitOperations.RoundUpToPowerOf2((uint)limit + 1) >> 1;
         int want = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(Math.Max(cols, acc.WarpSize), 1));
         return Math.Min(cap, want);
     }
