@@ -1,0 +1,165 @@
+using GpuNet.Kernels;
+
+namespace GpuNet.Tests;
+
+public abstract class ActivationTests(DeviceFixture f) : DeviceTestBase(f)
+{
+    public static TheoryData<int> Sizes => [1, 7, 1000];
+
+    /// <summary>Finite differences of sum(dy * f(x)) cost O(n^2) reference evaluations: smaller sizes.</summary>
+    public static TheoryData<int> FdSizes => [1, 7, 257];
+
+    private static readonly float[] Specials = [0f, 30f, -30f, 6f, -6f, 1e-3f, -1e-3f];
+
+    /// <summary>n inputs uniform in [-6, 6] whose first elements are 0, +-30, +-6 and +-1e-3.</summary>
+    private static float[] Inputs(int seed, int n)
+    {
+        var x = TestData.Uniform(seed, n, -6f, 6f);
+        for (int i = 0; i < Math.Min(n, Specials.Length); i++) x[i] = Specials[i];
+        return x;
+    }
+
+    private static double Alpha(Activation act) => ActivationMath.DefaultAlpha(act);
+
+    [Theory, MemberData(nameof(Sizes))]
+    public void ForwardMatchesReference(int n)
+    {
+        var x = Inputs(10 + n, n);
+        using var tx = D.FromArray(x); using var ty = D.Zeros(n);
+        foreach (var act in Enum.GetValues<Activation>())
+        {
+            D.ActivationForward(act, tx, ty);
+            var expected = new double[n];
+            Activations.Reference(act, Alpha(act), TestData.D(x), expected);
+            var got = ty.ToArray();
+            Assert.All(got, v => Assert.True(float.IsFinite(v), $"{act}: non-finite output {v}"));
+            Tol.Activation.AssertClose(got, expected, $"{act} forward n={n}");
+        }
+    }
+
+    [Theory, MemberData(nameof(Sizes))]
+    public void BackwardMatchesReference(int n)
+    {
+        var x = Inputs(20 + n, n); var dy = TestData.Uniform(30 + n, n);
+        using var tx = D.FromArray(x); using var ty = D.Zeros(n); using var tdy = D.FromArray(dy); using var tdx = D.Zeros(n);
+        foreach (var act in Enum.GetValues<Activation>())
+        {
+            D.ActivationForward(act, tx, ty);
+            D.ActivationBackward(act, tx, ty, tdy, tdx);
+            var expected = new double[n];
+            Activations.ReferenceBackward(act, Alpha(act), TestData.D(x), TestData.D(dy), expected);
+            var got = tdx.ToArray();
+            Assert.All(got, v => Assert.True(float.IsFinite(v), $"{act}: non-finite gradient {v}"));
+            Tol.Activation.AssertClose(got, expected, $"{act} backward n={n}");
+        }
+    }
+
+    [Theory, MemberData(nameof(FdSizes))]
+    public void BackwardMatchesFiniteDifferences(int n)
+    {
+        var x = Inputs(40 + n, n); var dy = TestData.Uniform(50 + n, n);
+        using var tx = D.FromArray(x); using var ty = D.Zeros(n); using var tdy = D.FromArray(dy); using var tdx = D.Zeros(n);
+        var dyd = TestData.D(dy);
+        foreach (var act in Enum.GetValues<Activation>())
+        {
+            var xs = (float[])x.Clone();
+            if (act is Activation.Relu or Activation.LeakyRelu)   // the FD check must not straddle the kink at 0
+                for (int i = 0; i < n; i++) if (Math.Abs(xs[i]) < 1e-2f) xs[i] = 0.5f;
+            tx.CopyFrom(xs);
+            D.ActivationForward(act, tx, ty);
+            D.ActivationBackward(act, tx, ty, tdy, tdx);
+            double alpha = Alpha(act);
+            var y = new double[n];
+            var fd = TestData.FiniteDifference(v => { Activations.Reference(act, alpha, v, y); return TestData.Dot(dyd, y); }, TestData.D(xs));
+            Tol.FiniteDifference.AssertClose(tdx.ToArray(), fd, $"{act} backward vs finite differences n={n}");
+        }
+    }
+
+    [Fact]
+    public void ForwardInPlaceAndBackwardOverDyWork()
+    {
+        const int n = 37;
+        var x = Inputs(60, n); var dy = TestData.Uniform(61, n);
+        using var t = D.Zeros(n); using var ty = D.Zeros(n); using var tx = D.FromArray(x); using var g = D.Zeros(n);
+        foreach (var act in Enum.GetValues<Activation>())
+        {
+            t.CopyFrom(x);
+            D.ActivationForward(act, t, t);
+            var expected = new double[n];
+            Activations.Reference(act, Alpha(act), TestData.D(x), expected);
+            Tol.Activation.AssertClose(t.ToArray(), expected, $"{act} in place");
+
+            D.ActivationForward(act, tx, ty);
+            g.CopyFrom(dy);
+            D.ActivationBackward(act, tx, ty, g, g);
+            Activations.ReferenceBackward(act, Alpha(act), TestData.D(x), TestData.D(dy), expected);
+            Tol.Activation.AssertClose(g.ToArray(), expected, $"{act} backward with dx = dy");
+        }
+    }
+
+    [Fact]
+    public void AlphaIsUsed()
+    {
+        var x = new[] { -2f, -0.5f, 0f, 1.5f };
+        using var tx = D.FromArray(x); using var ty = D.Zeros(4); using var tdy = D.FromArray([1f, 1f, 1f, 1f]); using var tdx = D.Zeros(4);
+        foreach (var act in new[] { Activation.LeakyRelu, Activation.Elu })
+        {
+            D.ActivationForward(act, tx, ty, alpha: 0.3f);
+            var expected = new double[4];
+            Activations.Reference(act, 0.3f, TestData.D(x), expected);
+            Tol.Activation.AssertClose(ty.ToArray(), expected, $"{act} alpha=0.3");
+            D.ActivationBackward(act, tx, ty, tdy, tdx, alpha: 0.3f);
+            Activations.ReferenceBackward(act, 0.3f, TestData.D(x), [1, 1, 1, 1], expected);
+            Tol.Activation.AssertClose(tdx.ToArray(), expected, $"{act} backward alpha=0.3");
+        }
+    }
+
+    [Fact]
+    public void ErrorsNameTheOpTheArgumentAndTheShapes()
+    {
+        using var x = D.Zeros(2, 3); using var y = D.Zeros(5); using var ok = D.Zeros(6);
+        var e = Assert.Throws<ShapeMismatchException>(() => D.ActivationForward(Activation.Relu, x, y));
+        Assert.Equal("ActivationForward", e.Operation);
+        Assert.Contains("(2, 3)", e.Message);
+        Assert.Contains("(5)", e.Message);
+
+        e = Assert.Throws<ShapeMismatchException>(() => D.ActivationBackward(Activation.Tanh, x, ok, y, ok));
+        Assert.Equal("ActivationBackward", e.Operation);
+        Assert.Contains("'dy'", e.Message);
+        Assert.Contains("(2, 3)", e.Message);
+        Assert.Contains("(5)", e.Message);
+
+        var a = Assert.Throws<ArgumentOutOfRangeException>(() => D.ActivationForward((Activation)99, x, ok));
+        Assert.Equal("act", a.ParamName);
+        a = Assert.Throws<ArgumentOutOfRangeException>(() => D.ActivationBackward((Activation)(-1), x, ok, ok, ok));
+        Assert.Equal("act", a.ParamName);
+        a = Assert.Throws<ArgumentOutOfRangeException>(() => D.ActivationForward(Activation.Elu, x, ok, float.NaN));
+        Assert.Equal("alpha", a.ParamName);
+    }
+
+    [Fact]
+    public void LaunchesAreCounted()
+    {
+        using var x = D.Zeros(10); using var y = D.Zeros(10);
+        long before = D.Counters.Launches;
+        D.ActivationForward(Activation.Gelu, x, y);
+        D.ActivationBackward(Activation.Gelu, x, y, y, x);
+        Assert.Equal(before + 2, D.Counters.Launches);
+    }
+
+    [Fact]
+    public void CostGrowsWithTheWork()
+    {
+        foreach (var act in Enum.GetValues<Activation>())
+        {
+            Assert.Equal(8.0 * 100, Activations.Cost(act, 100).Bytes);
+            Assert.True(Activations.BackwardCost(act, 100).Bytes >= 8.0 * 100);
+            Assert.Equal(2 * Activations.Cost(act, 50).Flops, Activations.Cost(act, 100).Flops);
+        }
+        Assert.True(Activations.Cost(Activation.Gelu, 1).Flops > Activations.Cost(Activation.Relu, 1).Flops);
+    }
+}
+
+public sealed class ActivationTestsCpu(CpuFixture f) : ActivationTests(f), IClassFixture<CpuFixture>;
+public sealed class ActivationTestsIlgpuCpu(IlgpuCpuFixture f) : ActivationTests(f), IClassFixture<IlgpuCpuFixture>;
+public sealed class ActivationTestsCuda(CudaFixture f) : ActivationTests(f), IClassFixture<CudaFixture>;
