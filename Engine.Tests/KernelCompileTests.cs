@@ -294,7 +294,7 @@ public sealed class PtxCompileTests(PtxCompilerFixture fixture) : IClassFixture<
             double ptxasMs = sw.Elapsed.TotalMilliseconds;
             if (exit != 0)
             {
-                problems.Add($"ptxas -arch={arch} failed (exit {exit}):\n{output}{QuoteLines(ptx, output)}");
+                problems.Add($"ptxas -arch={arch} failed (exit {exit}):\n{output}{QuoteLines(ptx, output)}{ExternHint(output)}");
                 continue;
             }
             var used = UsedRegex.Matches(output);
@@ -319,6 +319,16 @@ public sealed class PtxCompileTests(PtxCompilerFixture fixture) : IClassFixture<
         TestContext.Current.TestOutputHelper?.WriteLine(table);
         TestContext.Current.SendDiagnosticMessage(table);
         Assert.True(problems.Count == 0, $"{string.Join("\n", problems)}\n\n{table}");
+    }
+
+    /// <summary>Explains an unresolved call: a .NET method ILGPU has no GPU intrinsic for was emitted as an external function.</summary>
+    internal static string ExternHint(string output)
+    {
+        var m = Regex.Match(output, @"(?:Unresolved extern function|implicit declaration of function) '([^']+)'");
+        return m.Success
+            ? $"\nhint: '{m.Groups[1].Value}' has no GPU implementation in ILGPU 1.5.3, so it was emitted as a call to an external function " +
+              "(e.g. MathF.FusedMultiplyAdd: write a * b + c, which ptxas and OpenCL compilers contract to an FMA)"
+            : "";
     }
 
     private static int Int(System.Text.RegularExpressions.Group g) => int.Parse(g.Value, CultureInfo.InvariantCulture);
@@ -409,7 +419,7 @@ public sealed class OpenCLCompileTests(CLCompilerFixture fixture) : IClassFixtur
             report.Add(string.Create(CultureInfo.InvariantCulture,
                 $"{kernel} [{config.Name}]: {compiled.Source.Length} chars of OpenCL C, ilgpu {ilgpuMs:F0} ms, clang {clangMs:F0} ms"));
             if (exit != 0 || output.Contains("warning", StringComparison.OrdinalIgnoreCase))
-                problems.Add($"clang on {kernel} [{config.Name}] (exit {exit}):\n{output}");
+                problems.Add($"clang on {kernel} [{config.Name}] (exit {exit}):\n{output}{PtxCompileTests.ExternHint(output)}");
         }
         TestContext.Current.TestOutputHelper?.WriteLine(string.Join("\n", report));
         Assert.True(problems.Count == 0, string.Join("\n\n", problems));
