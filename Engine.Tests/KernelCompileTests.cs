@@ -1,0 +1,427 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Reflection;
+using System.Text;
+using System.Text.RegularExpressions;
+using GpuNet.Kernels;
+using ILGPU;
+using ILGPU.Backends;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.OpenCL;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+using ILGPU.Runtime.OpenCL;
+
+namespace GpuNet.Tests;
+
+/// <summary>
+/// Every kernel of the product: the static methods of GpuNet.Kernels carrying <see cref="GpuKernelAttribute"/>.
+/// The compile tests take their cases from here, so a newly merged kernel is checked without touching the tests.
+/// </summary>
+public static class KernelCatalog
+{
+    private static readonly Lazy<IReadOnlyDictionary<string, MethodInfo>> _kernels = new(Discover);
+
+    private static readonly HashSet<string> IndexTypeNames =
+        ["Index1D", "Index2D", "Index3D", "LongIndex1D", "LongIndex2D", "LongIndex3D"];
+
+    /// <summary>The GpuNet.Kernels assembly.</summary>
+    public static Assembly Assembly => typeof(KernelCache).Assembly;
+
+    /// <summary>Kernels by name (<c>Class.Method</c>, nested classes dotted, parameter types appended to overloads).</summary>
+    public static IReadOnlyDictionary<string, MethodInfo> Kernels => _kernels.Value;
+
+    /// <summary>Kernel names, sorted: the cases of the per-kernel theories.</summary>
+    public static TheoryData<string> Names => new(Kernels.Keys.Order(StringComparer.Ordinal));
+
+    /// <summary>Every static method of the assembly (public or not, declared by any type) with the attribute.</summary>
+    public static IEnumerable<MethodInfo> Attributed()
+        => AllStaticMethods().Where(m => m.GetCustomAttribute<GpuKernelAttribute>() is not null);
+
+    /// <summary>Every static method declared by any type of the assembly.</summary>
+    public static IEnumerable<MethodInfo> AllStaticMethods()
+        => Assembly.GetTypes().SelectMany(t =>
+            t.GetMethods(BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly));
+
+    /// <summary>The attribute's <see cref="GpuKernelAttribute.ExplicitlyGrouped"/>.</summary>
+    public static bool IsExplicitlyGrouped(MethodInfo kernel) => kernel.GetCustomAttribute<GpuKernelAttribute>()!.ExplicitlyGrouped;
+
+    /// <summary>ILGPU's entry point description of <paramref name="kernel"/>, by its attribute.</summary>
+    public static EntryPointDescription EntryPoint(MethodInfo kernel) => IsExplicitlyGrouped(kernel)
+        ? EntryPointDescription.FromExplicitlyGroupedKernel(kernel)
+        : EntryPointDescription.FromImplicitlyGroupedKernel(kernel);
+
+    /// <summary>ILGPU's thread index types (Index1D/2D/3D and their Long forms).</summary>
+    public static bool IsIndexType(Type t) => t.Namespace == "ILGPU" && IndexTypeNames.Contains(t.Name);
+
+    /// <summary>ILGPU's array views (ArrayView&lt;T&gt;, ArrayView1D/2D/3D, ...).</summary>
+    public static bool IsArrayView(Type t) => t.Namespace == "ILGPU" && t.Name.StartsWith("ArrayView", StringComparison.Ordinal);
+
+    /// <summary>
+    /// The guard's rule for "this is a kernel", attribute or not: a public static method whose first parameter is an
+    /// ILGPU index type, or a public static void method named <c>*Kernel</c> taking an ArrayView parameter.
+    /// </summary>
+    public static bool LooksLikeKernel(MethodInfo m)
+    {
+        if (!m.IsPublic || !m.IsStatic) return false;
+        var ps = m.GetParameters();
+        if (ps.Length > 0 && IsIndexType(ps[0].ParameterType)) return true;
+        return m.ReturnType == typeof(void) && m.Name.EndsWith("Kernel", StringComparison.Ordinal)
+            && ps.Any(p => IsArrayView(p.ParameterType));
+    }
+
+    private static string TypeName(Type t) => t.FullName!.Replace(Assembly.GetName().Name + ".", "", StringComparison.Ordinal).Replace('+', '.');
+
+    private static IReadOnlyDictionary<string, MethodInfo> Discover()
+    {
+        var result = new Dictionary<string, MethodInfo>(StringComparer.Ordinal);
+        foreach (var group in Attributed().GroupBy(m => $"{TypeName(m.DeclaringType!)}.{m.Name}"))
+        {
+            if (group.Count() == 1) { result.Add(group.Key, group.Single()); continue; }
+            foreach (var m in group)
+                result.Add($"{group.Key}({string.Join(",", m.GetParameters().Select(p => p.ParameterType.Name))})", m);
+        }
+        return result;
+    }
+}
+
+/// <summary>
+/// Discovery and the guard: every kernel is found, carries a consistent attribute, and nothing that looks like a
+/// kernel lacks the attribute (it would escape the PTX and OpenCL compile tests).
+/// </summary>
+public sealed class KernelCatalogTests
+{
+    /// <summary>The catalog is not empty and holds the elementwise kernels.</summary>
+    [Fact]
+    public void DiscoversKernels()
+    {
+        var names = KernelCatalog.Kernels.Keys.ToList();
+        Assert.Contains("Elementwise.AxpyKernel", names);
+        TestContext.Current.TestOutputHelper?.WriteLine($"{names.Count} kernels: {string.Join(", ", names.Order(StringComparer.Ordinal))}");
+    }
+
+    /// <summary>
+    /// Rule: a public static method of GpuNet.Kernels whose first parameter is Index1D/2D/3D, or that returns void,
+    /// is named *Kernel and takes an ArrayView, must carry [GpuKernel].
+    /// </summary>
+    [Fact]
+    public void EveryKernelLikeMethodCarriesTheAttribute()
+    {
+        var missing = KernelCatalog.AllStaticMethods()
+            .Where(m => KernelCatalog.LooksLikeKernel(m) && m.GetCustomAttribute<GpuKernelAttribute>() is null)
+            .Select(m => $"{m.DeclaringType!.FullName}.{m.Name}")
+            .ToList();
+        Assert.True(missing.Count == 0,
+            "these methods look like kernels (first parameter Index1D/2D/3D, or void *Kernel taking an ArrayView) " +
+            $"but lack [GpuKernel], so no test compiles them to PTX or OpenCL: {string.Join(", ", missing)}");
+    }
+
+    /// <summary>
+    /// Every [GpuKernel] method is static, returns void and is not generic; implicitly grouped kernels take an index
+    /// first, explicitly grouped ones take none; at most 14 parameters besides the index.
+    /// </summary>
+    [Fact]
+    public void AttributedKernelsAreWellFormed()
+    {
+        var problems = new List<string>();
+        foreach (var m in KernelCatalog.Attributed())
+        {
+            string name = $"{m.DeclaringType!.FullName}.{m.Name}";
+            var ps = m.GetParameters();
+            bool indexFirst = ps.Length > 0 && KernelCatalog.IsIndexType(ps[0].ParameterType);
+            bool explicitly = KernelCatalog.IsExplicitlyGrouped(m);
+            if (m.ReturnType != typeof(void)) problems.Add($"{name} returns {m.ReturnType.Name}, expected void");
+            if (m.IsGenericMethodDefinition) problems.Add($"{name} is generic: kernels must not be");
+            if (explicitly && indexFirst) problems.Add($"{name} is ExplicitlyGrouped but takes {ps[0].ParameterType.Name} first");
+            if (!explicitly && !indexFirst) problems.Add($"{name} is implicitly grouped but its first parameter is not Index1D/2D/3D (set ExplicitlyGrouped = true?)");
+            if (ps.Count(p => !KernelCatalog.IsIndexType(p.ParameterType)) > 14) problems.Add($"{name} has more than 14 parameters besides the index");
+            if (ps.Skip(indexFirst ? 1 : 0).Any(p => KernelCatalog.IsIndexType(p.ParameterType)))
+                problems.Add($"{name} takes an index type after the first parameter");
+        }
+        Assert.True(problems.Count == 0, string.Join("\n", problems));
+    }
+
+    /// <summary>The guard's rule recognises kernels and leaves launchers and host code alone.</summary>
+    [Fact]
+    public void GuardRuleSeparatesKernelsFromLaunchers()
+    {
+        static MethodInfo M(string name) => typeof(Elementwise).GetMethod(name)!;
+        Assert.True(KernelCatalog.LooksLikeKernel(M(nameof(Elementwise.ScaleKernel))));
+        Assert.True(KernelCatalog.LooksLikeKernel(typeof(GuardSamples).GetMethod(nameof(GuardSamples.IndexFirst))!));
+        Assert.True(KernelCatalog.LooksLikeKernel(typeof(GuardSamples).GetMethod(nameof(GuardSamples.GroupedKernel))!));
+        Assert.False(KernelCatalog.LooksLikeKernel(M(nameof(Elementwise.LaunchScale))));
+        Assert.False(KernelCatalog.LooksLikeKernel(M(nameof(Elementwise.HostScale))));
+    }
+}
+
+/// <summary>Methods the guard rule must flag (test-only; not in GpuNet.Kernels, so not compiled).</summary>
+public static class GuardSamples
+{
+    /// <summary>Index first: a kernel whatever its name.</summary>
+    public static void IndexFirst(Index2D i, ArrayView<float> x) => x[i.X] = i.Y;
+
+    /// <summary>No index, void, *Kernel, takes a view: an explicitly grouped kernel.</summary>
+    public static void GroupedKernel(ArrayView<float> x) => x[Grid.GlobalIndex.X] = 0;
+}
+
+/// <summary>
+/// One ILGPU Context (made like Engine's Device.CreateContext: algorithms enabled, O2) and its backends for a test
+/// class. A failing front-end compile poisons an ILGPU Context (every later compile in it throws
+/// NullReferenceException), so after a failure the context is rebuilt and the failure is reported in full.
+/// </summary>
+public abstract class KernelCompilerFixture : IDisposable
+{
+    private readonly Dictionary<string, Backend> _backends = new(StringComparer.Ordinal);
+    private Context? _context;
+    private string? _firstFailure;
+
+    /// <summary>Creates the fixture and its scratch directory.</summary>
+    protected KernelCompilerFixture(string scratchPrefix) => Scratch = Directory.CreateTempSubdirectory(scratchPrefix).FullName;
+
+    /// <summary>A temporary directory for generated sources and compiler outputs, removed on dispose.</summary>
+    public string Scratch { get; }
+
+    /// <summary>Makes the backend named <paramref name="config"/>.</summary>
+    protected abstract Backend CreateBackend(Context context, string config);
+
+    /// <summary>
+    /// Compiles <paramref name="kernel"/> with the backend <paramref name="config"/>. On failure returns null and the
+    /// full exception in <paramref name="error"/>, and rebuilds the context for the next kernel.
+    /// </summary>
+    public CompiledKernel? TryCompile(string name, MethodInfo kernel, string config, out string? error)
+    {
+        _context ??= Device.CreateContext();
+        if (!_backends.TryGetValue(config, out var backend)) _backends[config] = backend = CreateBackend(_context, config);
+        try
+        {
+            error = null;
+            return backend.Compile(KernelCatalog.EntryPoint(kernel), new KernelSpecialization());
+        }
+        catch (Exception e)
+        {
+            string earlier = _firstFailure is null ? "" : $"\n(an earlier compile in this run failed first: {_firstFailure})";
+            _firstFailure ??= $"{name} [{config}]: {e.GetType().Name}: {e.Message.Split('\n')[0]}";
+            ResetContext();
+            error = $"ILGPU could not compile {name} for {config} (the context is rebuilt for the next kernel){earlier}{Hint(e)}\n{e}";
+            return null;
+        }
+    }
+
+    private static string Hint(Exception e)
+    {
+        string all = e.ToString();
+        if (all.Contains("Not supported IL instruction of type 'Throw'", StringComparison.Ordinal))
+            return "\nhint: something the kernel calls can throw (Math.Clamp, checked casts, argument checks): use XMath.Clamp or Min/Max";
+        if (all.Contains("InvalidCodeGenerationException", StringComparison.Ordinal) && all.Contains("Shuffle", StringComparison.Ordinal))
+            return "\nhint: ILGPU 1.5.3's OpenCL backend emits Warp.Shuffle* only for Intel devices; use ILGPU.Algorithms' Warp/Group Reduce or shared memory";
+        if (all.Contains("CapabilityNotSupportedException", StringComparison.Ordinal))
+            return "\nhint: the kernel needs an optional OpenCL capability (fp16, fp64, int64 atomics, subgroups) that this capability set lacks";
+        return "";
+    }
+
+    /// <summary>Writes <paramref name="text"/> to a file in <see cref="Scratch"/> and returns its path.</summary>
+    public string WriteScratch(string fileName, string text)
+    {
+        var path = Path.Combine(Scratch, fileName);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    private void ResetContext()
+    {
+        foreach (var b in _backends.Values) b.Dispose();
+        _backends.Clear();
+        _context?.Dispose();
+        _context = null;
+    }
+
+    /// <summary>Disposes backends and context and removes the scratch directory.</summary>
+    public void Dispose()
+    {
+        ResetContext();
+        try { Directory.Delete(Scratch, recursive: true); } catch (IOException) { }
+        GC.SuppressFinalize(this);
+    }
+}
+
+/// <summary>The PTX backend: SM_80 code at PTX ISA 7.0 (ptxas 11.8 accepts up to ISA 7.8).</summary>
+public sealed class PtxCompilerFixture() : KernelCompilerFixture("gpunet-ptx-")
+{
+    /// <inheritdoc/>
+    protected override Backend CreateBackend(Context context, string config)
+        => new PTXBackend(context, CudaArchitecture.SM_80, CudaInstructionSet.ISA_70, null!);
+}
+
+/// <summary>
+/// Compiles every kernel to PTX with ILGPU and assembles it with NVIDIA's ptxas for sm_80 (A100) and sm_90 (H100):
+/// invalid PTX, ptxas warnings and register spills fail. Prints registers, shared memory and spills per kernel.
+/// </summary>
+public sealed class PtxCompileTests(PtxCompilerFixture fixture) : IClassFixture<PtxCompilerFixture>
+{
+    /// <summary>The architectures ptxas assembles each kernel for.</summary>
+    public static readonly string[] Architectures = ["sm_80", "sm_90"];
+
+    private static readonly Regex UsedRegex = new(@"Used (\d+) registers(?:, (\d+) bytes smem)?", RegexOptions.Compiled);
+    private static readonly Regex SpillRegex = new(@"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads", RegexOptions.Compiled);
+    private static readonly Regex LineRegex = new(@"line (\d+)", RegexOptions.Compiled);
+
+    /// <summary>The table's header.</summary>
+    public const string Header = "kernel                                   arch   regs  smem(B)  stack(B)  spill st/ld(B)  ilgpu+ptxas(ms)";
+
+    /// <summary>ILGPU generates PTX for the kernel; ptxas assembles it for every architecture without spills or warnings.</summary>
+    [Theory]
+    [MemberData(nameof(KernelCatalog.Names), MemberType = typeof(KernelCatalog))]
+    public void AssemblesWithPtxas(string kernel)
+    {
+        string ptxas = Toolchain.Require(Toolchain.Ptxas());
+        var method = KernelCatalog.Kernels[kernel];
+        var sw = Stopwatch.StartNew();
+        var compiled = (PTXCompiledKernel?)fixture.TryCompile(kernel, method, "ptx-sm80-isa70", out var error);
+        Assert.True(compiled is not null, error);
+        string ptx = compiled.PTXAssembly;
+        double ilgpuMs = sw.Elapsed.TotalMilliseconds;
+        Assert.Contains(".target sm_80", ptx, StringComparison.Ordinal);
+        Assert.Contains(".entry", ptx, StringComparison.Ordinal);
+        string file = fixture.WriteScratch(Safe(kernel) + ".ptx", ptx);
+
+        var rows = new List<string>();
+        var problems = new List<string>();
+        foreach (var arch in Architectures)
+        {
+            sw.Restart();
+            var (exit, output) = Toolchain.Run(ptxas, $"-arch={arch}", "-v", file, "-o", Path.ChangeExtension(file, arch + ".cubin"));
+            double ptxasMs = sw.Elapsed.TotalMilliseconds;
+            if (exit != 0)
+            {
+                problems.Add($"ptxas -arch={arch} failed (exit {exit}):\n{output}{QuoteLines(ptx, output)}{ExternHint(output)}");
+                continue;
+            }
+            var used = UsedRegex.Matches(output);
+            var spills = SpillRegex.Matches(output);
+            if (used.Count == 0 || spills.Count == 0)
+            {
+                problems.Add($"ptxas -arch={arch}: could not read registers/spills from its -v output:\n{output}");
+                continue;
+            }
+            int regs = used.Max(m => Int(m.Groups[1]));
+            int smem = used.Max(m => m.Groups[2].Success ? Int(m.Groups[2]) : 0);
+            int stack = spills.Max(m => Int(m.Groups[1]));
+            int stores = spills.Sum(m => Int(m.Groups[2])), loads = spills.Sum(m => Int(m.Groups[3]));
+            rows.Add(string.Create(CultureInfo.InvariantCulture,
+                $"{kernel,-40} {arch,-6} {regs,4}  {smem,7}  {stack,8}  {stores,6}/{loads,-7}  {ilgpuMs,6:F0}+{ptxasMs,-5:F0}"));
+            if (stores != 0 || loads != 0) problems.Add($"{kernel} spills on {arch}: {stores} bytes stored, {loads} bytes loaded");
+            var warnings = output.Split('\n').Where(l => l.Contains("warning", StringComparison.OrdinalIgnoreCase)).ToList();
+            if (warnings.Count > 0) problems.Add($"ptxas -arch={arch} warned:\n{string.Join("\n", warnings)}");
+        }
+
+        string table = Header + "\n" + string.Join("\n", rows);
+        TestContext.Current.TestOutputHelper?.WriteLine(table);
+        TestContext.Current.SendDiagnosticMessage(table);
+        Assert.True(problems.Count == 0, $"{string.Join("\n", problems)}\n\n{table}");
+    }
+
+    /// <summary>Explains an unresolved call: a .NET method ILGPU has no GPU intrinsic for was emitted as an external function.</summary>
+    internal static string ExternHint(string output)
+    {
+        var m = Regex.Match(output, @"(?:Unresolved extern function|implicit declaration of function) '([^']+)'");
+        return m.Success
+            ? $"\nhint: '{m.Groups[1].Value}' has no GPU implementation in ILGPU 1.5.3, so it was emitted as a call to an external function " +
+              "(e.g. MathF.FusedMultiplyAdd: write a * b + c, which ptxas and OpenCL compilers contract to an FMA)"
+            : "";
+    }
+
+    private static int Int(System.Text.RegularExpressions.Group g) => int.Parse(g.Value, CultureInfo.InvariantCulture);
+
+    private static string Safe(string kernel) => Regex.Replace(kernel, "[^A-Za-z0-9_.]", "_");
+
+    /// <summary>The PTX lines ptxas's errors point at (<c>line N</c>), to make a failure readable without the file.</summary>
+    private static string QuoteLines(string source, string output)
+    {
+        var lines = source.Split('\n');
+        var quoted = new StringBuilder();
+        foreach (var n in LineRegex.Matches(output).Select(m => Int(m.Groups[1])).Distinct().Take(10))
+            if (n >= 1 && n <= lines.Length) quoted.Append(CultureInfo.InvariantCulture, $"\n  line {n}: {lines[n - 1].Trim()}");
+        return quoted.Length == 0 ? "" : "\nPTX lines:" + quoted;
+    }
+}
+
+/// <summary>OpenCL capability sets of real devices the OpenCL C of every kernel must compile for.</summary>
+/// <param name="Name">Test-case label.</param>
+/// <param name="Vendor">Vendor (changes how ILGPU emits warp shuffles).</param>
+/// <param name="Float16">cl_khr_fp16.</param>
+/// <param name="Float64">cl_khr_fp64.</param>
+/// <param name="Int64Atomics">cl_khr_int64_base_atomics / extended_atomics.</param>
+/// <param name="SubGroups">cl_khr_subgroups (Intel: cl_intel_subgroups).</param>
+public sealed record CLConfig(string Name, CLDeviceVendor Vendor, bool Float16, bool Float64, bool Int64Atomics, bool SubGroups)
+{
+    /// <summary>
+    /// Full-featured GPUs (fp16, fp64, 64-bit atomics, subgroups) of two vendors (ILGPU emits warp shuffles only for
+    /// Intel) and the OpenCL 2.0 baseline ILGPU requires (generic address space, fp64, no optional extension).
+    /// Kernels needing fp16 or subgroups fail the baseline: such a kernel needs a fallback path on OpenCL, or this
+    /// list changes on purpose.
+    /// </summary>
+    public static readonly CLConfig[] All =
+    [
+        new("nvidia-full", CLDeviceVendor.Nvidia, Float16: true, Float64: true, Int64Atomics: true, SubGroups: true),
+        new("intel-full", CLDeviceVendor.Intel, Float16: true, Float64: true, Int64Atomics: true, SubGroups: true),
+        new("baseline-cl20", CLDeviceVendor.Other, Float16: false, Float64: true, Int64Atomics: false, SubGroups: false),
+    ];
+
+    /// <summary>
+    /// clang's header arguments for <paramref name="source"/>. clang-14's default header
+    /// (<c>-finclude-default-header</c>) lacks the cl_intel_subgroups built-ins (<c>intel_sub_group_shuffle*</c>) that
+    /// ILGPU emits for Intel, so sources using them include the full <c>opencl-c.h</c> (0.1-0.7 s to parse here).
+    /// </summary>
+    public static string[] ClangHeaderArgs(string source) => source.Contains("intel_sub_group", StringComparison.Ordinal)
+        ? ["-include", "opencl-c.h"]
+        : ["-Xclang", "-finclude-default-header"];
+}
+
+/// <summary>The OpenCL backend, one per <see cref="CLConfig"/>, all OpenCL C 2.0.</summary>
+public sealed class CLCompilerFixture() : KernelCompilerFixture("gpunet-cl-")
+{
+    /// <inheritdoc/>
+    protected override Backend CreateBackend(Context context, string config)
+    {
+        var c = CLConfig.All.Single(x => x.Name == config);
+        var caps = new CLCapabilityContext(c.Float16, c.Float64, genericAddressSpace: true, c.Int64Atomics, c.SubGroups);
+        return new CLBackend(context, caps, c.Vendor, CLCVersion.CL20);
+    }
+}
+
+/// <summary>
+/// Compiles every kernel through ILGPU's OpenCL backend (no device needed) for each <see cref="CLConfig"/> and
+/// checks the OpenCL C with clang as an OpenCL 2.0 compiler for SPIR: any error or warning fails.
+/// </summary>
+public sealed class OpenCLCompileTests(CLCompilerFixture fixture) : IClassFixture<CLCompilerFixture>
+{
+    /// <summary>ILGPU emits OpenCL C for the kernel that clang compiles without diagnostics, for every capability set.</summary>
+    [Theory]
+    [MemberData(nameof(KernelCatalog.Names), MemberType = typeof(KernelCatalog))]
+    public void CompilesWithClang(string kernel)
+    {
+        string clang = Toolchain.Require(Toolchain.Clang());
+        var method = KernelCatalog.Kernels[kernel];
+        var problems = new List<string>();
+        var report = new List<string>();
+        foreach (var config in CLConfig.All)
+        {
+            var sw = Stopwatch.StartNew();
+            var compiled = (CLCompiledKernel?)fixture.TryCompile(kernel, method, config.Name, out var error);
+            if (compiled is null) { problems.Add(error!); continue; }
+            double ilgpuMs = sw.Elapsed.TotalMilliseconds;
+            string file = fixture.WriteScratch($"{Regex.Replace(kernel, "[^A-Za-z0-9_.]", "_")}.{config.Name}.cl", compiled.Source);
+            sw.Restart();
+            var (exit, output) = Toolchain.Run(clang, ["-cl-std=CL2.0", .. CLConfig.ClangHeaderArgs(compiled.Source),
+                "-target", "spir64", "-c", "-emit-llvm", file, "-o", Path.ChangeExtension(file, ".bc")]);
+            double clangMs = sw.Elapsed.TotalMilliseconds;
+            report.Add(string.Create(CultureInfo.InvariantCulture,
+                $"{kernel} [{config.Name}]: {compiled.Source.Length} chars of OpenCL C, ilgpu {ilgpuMs:F0} ms, clang {clangMs:F0} ms"));
+            if (exit != 0 || output.Contains("warning", StringComparison.OrdinalIgnoreCase))
+                problems.Add($"clang on {kernel} [{config.Name}] (exit {exit}):\n{output}{PtxCompileTests.ExternHint(output)}");
+        }
+        TestContext.Current.TestOutputHelper?.WriteLine(string.Join("\n", report));
+        Assert.True(problems.Count == 0, string.Join("\n\n", problems));
+    }
+}
