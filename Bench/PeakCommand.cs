@@ -1,0 +1,42 @@
+using System.CommandLine;
+
+namespace GpuNet.Bench;
+
+/// <summary><c>peak</c>: the host's FMA throughput and copy bandwidth, the denominators of "% of peak".</summary>
+internal static class PeakCommand
+{
+    public static Command Create()
+    {
+        var seconds = new Option<double>("--seconds")
+        {
+            Description = "length of one FMA trial in seconds (number in [0.05, 10])",
+            DefaultValueFactory = _ => 0.25,
+        };
+        seconds.Validators.Add(r =>
+        {
+            double v = r.GetValueOrDefault<double>();
+            if (!(v >= 0.05 && v <= 10)) r.AddError($"--seconds: {v} is outside [0.05, 10]");
+        });
+        var megabytes = Cli.IntOption("--copy-mib", "size of each copy-probe array in MiB", 256, 64, 4096);
+        var cmd = new Command("peak", "FMA throughput (GFLOP/s per core and total) and multi-threaded copy bandwidth (GB/s, read + write).")
+        {
+            seconds, megabytes,
+        };
+        cmd.SetAction(p => Cli.Guard(() => Run(p.GetValue(seconds), p.GetValue(megabytes))));
+        return cmd;
+    }
+
+    private static int Run(double seconds, int copyMib)
+    {
+        Console.WriteLine($"host: {Environment.ProcessorCount} logical cores, {Kernels.HostSimd.Description}");
+        var fma = Probes.MeasureFma(seconds);
+        Console.WriteLine($"FMA peak (float32, {fma.Accumulators} independent Vector{fma.VectorBits} FMA chains per thread, best of 3):");
+        Console.WriteLine($"  1 thread:   {fma.SingleThreadGflops,8:F1} GFLOP/s");
+        Console.WriteLine($"  {fma.Threads} threads:  {fma.TotalGflops,8:F1} GFLOP/s total, {fma.PerCoreGflops:F1} GFLOP/s per core");
+        var copy = Probes.MeasureCopy((long)copyMib << 20);
+        Console.WriteLine($"copy bandwidth ({Cli.Bytes(copy.BytesPerArray)} -> {Cli.Bytes(copy.BytesPerArray)}, read + write bytes, best of 5):");
+        Console.WriteLine($"  1 thread:   {copy.SingleThreadGBps,8:F1} GB/s");
+        Console.WriteLine($"  {copy.Threads} threads:  {copy.TotalGBps,8:F1} GB/s");
+        return Cli.Ok;
+    }
+}
