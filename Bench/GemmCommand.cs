@@ -48,7 +48,7 @@ internal static class GemmCommand
         FmaPeak? peak = null;
         if (hostKind)
         {
-            peak = Probes.MeasureFma(0.2);
+            peak = Probes.MeasureFma(0.1, trials: 5);
             Console.WriteLine($"host FMA peak: {peak.Value.TotalGflops:F1} GFLOP/s on {peak.Value.Threads} threads ({peak.Value.PerCoreGflops:F1} per core)");
         }
         else Console.WriteLine($"host FMA probe skipped: the device is {device.Kind}, compared with cuBLAS instead");
@@ -64,7 +64,7 @@ internal static class GemmCommand
             {
                 bool transA = op[0] == 'T', transB = op[1] == 'T';
                 var row = RunCase(device, cublas, n, transA, transB, reps, warmup, samples, peak);
-                if (row is null) { table.Write(Console.Out); return Cli.Failed; }
+                if (row is null) return Cli.Failed;
                 table.Add(row);
                 Console.WriteLine($"  {op} n={n}: {row[2]} ms, {row[3]} GFLOP/s");
             }

@@ -18,23 +18,29 @@ public class GemmBenchmarks
     public int N { get; set; }
 
     [GlobalSetup]
-    public void Setup()
-    {
-        _device = Device.Create("cpu");
-        _a = _device.FromArray(BenchData.Uniform(N * N, 1), N, N);
-        _b = _device.FromArray(BenchData.Uniform(N * N, 2), N, N);
-        _c = _device.Zeros(N, N);
-    }
+    public void Setup() => (_device, _a, _b, _c) = BenchData.SquareGemm(N);
 
     [GlobalCleanup]
-    public void Cleanup()
-    {
-        _a.Dispose(); _b.Dispose(); _c.Dispose();
-        _device.Dispose();
-    }
+    public void Cleanup() => BenchData.Dispose(_device, _a, _b, _c);
 
     [Benchmark] public void GemmNN() => GemmRunner.Run(_device, _a, _b, _c, false, false);
     public OpCost GemmNNCost => Gemm.Cost(N, N, N);
+}
+
+/// <summary>The transposed cases a linear layer uses: NT (forward, X W^T) and TN (weight gradient, dY^T X).</summary>
+public class GemmTransposeBenchmarks
+{
+    private Device _device = null!;
+    private Tensor _a = null!, _b = null!, _c = null!;
+
+    [Params(512)]
+    public int N { get; set; }
+
+    [GlobalSetup]
+    public void Setup() => (_device, _a, _b, _c) = BenchData.SquareGemm(N);
+
+    [GlobalCleanup]
+    public void Cleanup() => BenchData.Dispose(_device, _a, _b, _c);
 
     [Benchmark] public void GemmNT() => GemmRunner.Run(_device, _a, _b, _c, false, true);
     public OpCost GemmNTCost => Gemm.Cost(N, N, N);
@@ -62,11 +68,7 @@ public class ElementwiseBenchmarks
     }
 
     [GlobalCleanup]
-    public void Cleanup()
-    {
-        _x.Dispose(); _y.Dispose(); _z.Dispose();
-        _device.Dispose();
-    }
+    public void Cleanup() => BenchData.Dispose(_device, _x, _y, _z);
 
     [Benchmark] public void Add() => _device.Add(_x, _y, _z);
     public OpCost AddCost => Elementwise.Cost(N);
@@ -81,6 +83,19 @@ public class ElementwiseBenchmarks
 
 internal static class BenchData
 {
+    /// <summary>The cpu device with a, b: (n, n) uniform in [-1, 1] and c: (n, n) zero.</summary>
+    public static (Device Device, Tensor A, Tensor B, Tensor C) SquareGemm(int n)
+    {
+        var device = Device.Create("cpu");
+        return (device, device.FromArray(Uniform(n * n, 1), n, n), device.FromArray(Uniform(n * n, 2), n, n), device.Zeros(n, n));
+    }
+
+    public static void Dispose(Device device, params Tensor[] tensors)
+    {
+        foreach (var t in tensors) t.Dispose();
+        device.Dispose();
+    }
+
     public static float[] Uniform(int count, int seed)
     {
         var rng = new Random(seed);

@@ -15,7 +15,7 @@ namespace GpuNet.Bench;
 /// </summary>
 internal static class KernelsCommand
 {
-    private static readonly Type[] Suites = [typeof(GemmBenchmarks), typeof(ElementwiseBenchmarks)];
+    private static readonly Type[] Suites = [typeof(GemmBenchmarks), typeof(GemmTransposeBenchmarks), typeof(ElementwiseBenchmarks)];
 
     public static Command Create()
     {
