@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
+using System.Numerics;
 
 namespace GpuNet.Bench;
 
@@ -75,19 +76,27 @@ internal static class Cli
 
     /// <summary>An integer option with a default, restricted to [min, max].</summary>
     public static Option<int> IntOption(string name, string description, int defaultValue, int min, int max)
-    {
-        var o = new Option<int>(name)
+        => NumberOption(name, $"{description} (integer in [{min}, {max}])", defaultValue, min, max, "an integer");
+
+    /// <summary>A number option with a default, restricted to [min, max].</summary>
+    public static Option<double> DoubleOption(string name, string description, double defaultValue, double min, double max)
+        => NumberOption(name, $"{description} (number in [{min}, {max}])", defaultValue, min, max, "a number");
+
+    // Parsing and range check in one place: a validator would see a value that failed to convert and throw.
+    private static Option<T> NumberOption<T>(string name, string description, T defaultValue, T min, T max, string what)
+        where T : struct, INumber<T>
+        => new(name)
         {
-            Description = $"{description} (integer in [{min}, {max}])",
+            Description = description,
             DefaultValueFactory = _ => defaultValue,
+            CustomParser = r =>
+            {
+                string text = r.Tokens.Count == 1 ? r.Tokens[0].Value : string.Join(' ', r.Tokens.Select(t => t.Value));
+                if (T.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out T v) && v >= min && v <= max) return v;
+                r.AddError($"{name}: '{text}' is not {what} in [{min}, {max}]");
+                return defaultValue;
+            },
         };
-        o.Validators.Add(r =>
-        {
-            int v = r.GetValueOrDefault<int>();
-            if (v < min || v > max) r.AddError($"{name}: {v} is outside [{min}, {max}]");
-        });
-        return o;
-    }
 
     public static string Bytes(long bytes) => bytes switch
     {

@@ -18,8 +18,21 @@ internal sealed class CuBlasBaseline : IDisposable
         _blas = new CuBlas((CudaAccelerator)device.Kernels.Accelerator) { PointerMode = CuBlasPointerMode.Host };
     }
 
-    /// <summary>A baseline for CUDA devices; null for every other kind.</summary>
-    public static CuBlasBaseline? TryCreate(Device device) => device.Kind == DeviceKind.Cuda ? new CuBlasBaseline(device) : null;
+    /// <summary>
+    /// A baseline for CUDA devices; null for every other kind, or when cuBLAS cannot be loaded (ILGPU needs only the
+    /// driver, cuBLAS needs libcublas): then <paramref name="reason"/> says why.
+    /// </summary>
+    public static CuBlasBaseline? TryCreate(Device device, out string reason)
+    {
+        reason = "";
+        if (device.Kind != DeviceKind.Cuda) return null;
+        try { return new CuBlasBaseline(device); }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or CuBlasException or TypeInitializationException)
+        {
+            reason = $"cuBLAS unavailable, running without the baseline: {e.GetType().Name}: {e.Message}";
+            return null;
+        }
+    }
 
     /// <summary>c = op(a) op(b); a: (M, K) or (K, M) when transA; b: (K, N) or (N, K) when transB; c: (M, N).</summary>
     public void Sgemm(Tensor a, Tensor b, Tensor c, bool transA, bool transB)

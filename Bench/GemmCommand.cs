@@ -52,7 +52,8 @@ internal static class GemmCommand
             Console.WriteLine($"host FMA peak: {peak.Value.TotalGflops:F1} GFLOP/s on {peak.Value.Threads} threads ({peak.Value.PerCoreGflops:F1} per core)");
         }
         else Console.WriteLine($"host FMA probe skipped: the device is {device.Kind}, compared with cuBLAS instead");
-        using var cublas = CuBlasBaseline.TryCreate(device);
+        using var cublas = CuBlasBaseline.TryCreate(device, out string noCuBlas);
+        if (noCuBlas.Length > 0) Console.WriteLine(noCuBlas);
 
         var cases = trans.Equals("all", StringComparison.OrdinalIgnoreCase) ? ["NN", "NT", "TN"] : new[] { trans.ToUpperInvariant() };
         var headers = new List<string> { "op", "n", "ms", "GFLOP/s", hostKind ? "% peak" : "% peak (n/a)", "err/tol" };

@@ -21,7 +21,7 @@ internal static class KernelsCommand
     {
         var filter = new Option<string[]>("--filter", "-f")
         {
-            Description = "glob patterns over 'Class.Method' names, e.g. '*Gemm*' or '*Elementwise.Add' (repeatable; default: all)",
+            Description = "glob patterns over 'Namespace.Class.Method' names, e.g. '*Gemm*' or '*ElementwiseBenchmarks.Add' (repeatable; default: all)",
             AllowMultipleArgumentsPerToken = true,
         };
         var shortRun = new Option<bool>("--short") { Description = "BenchmarkDotNet's ShortRun job (3 warm-up, 3 measured iterations): quick, less precise" };

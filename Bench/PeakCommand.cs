@@ -7,16 +7,7 @@ internal static class PeakCommand
 {
     public static Command Create()
     {
-        var seconds = new Option<double>("--seconds")
-        {
-            Description = "length of one FMA trial in seconds (number in [0.05, 10])",
-            DefaultValueFactory = _ => 0.25,
-        };
-        seconds.Validators.Add(r =>
-        {
-            double v = r.GetValueOrDefault<double>();
-            if (!(v >= 0.05 && v <= 10)) r.AddError($"--seconds: {v} is outside [0.05, 10]");
-        });
+        var seconds = Cli.DoubleOption("--seconds", "length of one FMA trial in seconds", 0.25, 0.05, 10);
         var megabytes = Cli.IntOption("--copy-mib", "size of each copy-probe array in MiB", 256, 64, 4096);
         var cmd = new Command("peak", "FMA throughput (GFLOP/s per core and total) and multi-threaded copy bandwidth (GB/s, read + write).")
         {
