@@ -13,6 +13,7 @@ namespace GpuNet.Bench;
 internal static class GemmCommand
 {
     private static readonly string[] TransChoices = ["NN", "NT", "TN", "all"];
+    private const double MinWarmupSeconds = 0.5;
 
     public static Command Create()
     {
@@ -30,7 +31,7 @@ internal static class GemmCommand
                 r.AddError($"--trans: '{v}' is not one of {string.Join(", ", TransChoices)}");
         });
         var reps = Cli.IntOption("--reps", "timed runs per case (the median is reported)", 10, 1, 10000);
-        var warmup = Cli.IntOption("--warmup", "untimed runs per case before timing", 2, 0, 1000);
+        var warmup = Cli.IntOption("--warmup", "untimed runs per case before timing (0: none; otherwise also at least 0.5 s)", 2, 0, 1000);
         var samples = Cli.IntOption("--check", "entries checked against float64 per case (all when C has fewer)", 256, 1, 1 << 20);
         var cmd = new Command("gemm", "SGEMM throughput against the host FMA peak (and against cuBLAS on CUDA devices), after a correctness check.")
         {
@@ -59,7 +60,7 @@ internal static class GemmCommand
         var headers = new List<string> { "op", "n", "ms", "GFLOP/s", hostKind ? "% peak" : "% peak (n/a)", "err/tol" };
         if (cublas is not null) headers.AddRange(["cuBLAS ms", "cuBLAS GFLOP/s", "ours/cuBLAS"]);
         var table = new TextTable([.. headers]);
-        Console.WriteLine($"median of {reps} runs after {warmup} warm-up runs; err/tol: worst |got - ref| / (atol + rtol |ref|) over {samples} sampled entries");
+        Console.WriteLine($"median of {reps} runs after >= {warmup} warm-up runs and >= {MinWarmupSeconds} s; err/tol: worst |got - ref| / (atol + rtol |ref|) over {samples} sampled entries");
         foreach (var op in cases)
             foreach (int n in sizes)
             {
@@ -108,11 +109,19 @@ internal static class GemmCommand
         return [.. row];
     }
 
-    /// <summary>Median milliseconds of <paramref name="reps"/> runs, each ending with a device synchronisation.</summary>
+    /// <summary>
+    /// Median milliseconds of <paramref name="reps"/> runs, each ending with a device synchronisation. Warm-up is at
+    /// least <paramref name="warmup"/> runs and at least <see cref="MinWarmupSeconds"/>: the JIT's tiering promotes
+    /// hot host code to optimised code only after ~30 calls plus a 100 ms quiet period, compiled in the background.
+    /// </summary>
     private static double TimeMedian(Device device, Action run, int reps, int warmup)
     {
-        for (int i = 0; i < warmup; i++) run();
-        device.Synchronize();
+        var warm = Stopwatch.StartNew();
+        for (int i = 0; i < warmup || (warmup > 0 && warm.Elapsed.TotalSeconds < MinWarmupSeconds); i++)
+        {
+            run();
+            device.Synchronize();
+        }
         var times = new double[reps];
         var sw = new Stopwatch();
         for (int i = 0; i < reps; i++)
