@@ -120,7 +120,8 @@ internal static class Probes
     }
 
     // 24 independent chains: acc_i = acc_i * m + a. m < 1 and a small keep values bounded and normal.
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    // AggressiveOptimization: fully optimised from the first call (no tier-0 / OSR code in the first trials).
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static float Fma512(int iterations)
     {
         var m = Vector512.Create(0.999999f);
@@ -152,7 +153,7 @@ internal static class Probes
     }
 
     // Same with 256-bit vectors (AVX2 machines): 14 chains still cover 2 FMA ports x 4-5 cycles of latency.
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static float Fma256(int iterations)
     {
         var m = Vector256.Create(0.999999f);
