@@ -221,7 +221,12 @@ public static partial class Gemm
             throw new NotSupportedException($"Gemm: the kernel needs {GroupSize} threads per group, accelerator '{kernels.Accelerator.Name}' allows {kernels.Accelerator.MaxNumThreadsPerGroup}");
         bool hasBias = bias.Length > 0;
         var args = new GemmArgs(m, n, k, transA, transB, alpha, beta, hasBias, act, actAlpha);
-        var config = new KernelConfig(new Index2D((m + BlockM - 1) / BlockM, (n + BlockN - 1) / BlockN), new Index2D(GroupSize, 1));
+        // Grid: (ceil(M / BlockM), ceil(N / BlockN)); M goes on x, the dimension with the largest limit (2^31 - 1 on CUDA).
+        int groupsM = (m + BlockM - 1) / BlockM, groupsN = (n + BlockN - 1) / BlockN;
+        var maxGrid = kernels.Accelerator.MaxGridSize;
+        if (groupsM > maxGrid.X || groupsN > maxGrid.Y)
+            throw new NotSupportedException($"Gemm: C ({m}, {n}) needs a grid of ({groupsM}, {groupsN}) groups, accelerator '{kernels.Accelerator.Name}' allows ({maxGrid.X}, {maxGrid.Y})");
+        var config = new KernelConfig(new Index2D(groupsM, groupsN), new Index2D(GroupSize, 1));
         kernels.Get("gemm.tiled", acc => acc.LoadStreamKernel<GemmArgs, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(Kernel))
             // Without a bias the kernel never reads the bias view; c stands in so that no empty view is passed.
             (config, args, a, b, c, hasBias ? bias : c);
