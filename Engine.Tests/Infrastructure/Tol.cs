@@ -46,4 +46,11 @@ public readonly record struct Tol(double Atol, double Rtol)
         for (int i = 0; i < f.Length; i++) f[i] = (float)got[i];
         AssertClose(f, expected, what);
     }
+
+    /// <summary>
+    /// GEMM followed by an activation: the GEMM's error passes through the activation scaled by at most |f'| &lt;= 1.13
+    /// (GELU's largest slope; the others are &lt;= 1, LeakyReLU/ELU with alpha &lt;= 1), and the float32 activation adds its
+    /// own rounding (<see cref="Activation"/>).
+    /// </summary>
+    public static Tol ForGemmEpilogue(int k) => new(1.13 * ForGemm(k).Atol + Activation.Atol, Math.Max(ForGemm(k).Rtol, Activation.Rtol));
 }

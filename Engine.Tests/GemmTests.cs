@@ -1,0 +1,235 @@
+using GpuNet.Kernels;
+using GemmOp = GpuNet.Kernels.Gemm;
+
+namespace GpuNet.Tests;
+
+public abstract class GemmTests(DeviceFixture f) : DeviceTestBase(f)
+{
+    // (M, N, K): ones, primes, non-multiples of the 64x64x16 block tile, M < K, K >> M.
+    public static TheoryData<int, int, int> Shapes => new()
+    {
+        { 1, 1, 1 }, { 1, 7, 3 }, { 5, 1, 9 }, { 17, 13, 29 }, { 65, 67, 33 }, { 3, 5, 200 }, { 2, 3, 1000 },
+    };
+
+    private static readonly (bool A, bool B)[] Transposes = [(false, false), (false, true), (true, false), (true, true)];
+
+    /// <summary>Runs the device GEMM on fresh tensors and returns C; a is (M, K) or (K, M), b is (K, N) or (N, K).</summary>
+    private float[] Run(bool ta, bool tb, int m, int n, int k, float[] a, float[] b, float alpha, float beta, float[] c0,
+        float[]? bias, Activation act, float? actAlpha = null)
+    {
+        using var tA = D.FromArray(a, ta ? [k, m] : [m, k]);
+        using var tB = D.FromArray(b, tb ? [n, k] : [k, n]);
+        using var tC = D.FromArray(c0, m, n);
+        using var tBias = bias is null ? null : D.FromArray(bias);
+        D.Gemm(tA, tB, tC, ta, tb, alpha, beta, tBias, act, actAlpha);
+        return tC.ToArray();
+    }
+
+    private static double[] Expected(bool ta, bool tb, int m, int n, int k, float[] a, float[] b, double alpha, double beta,
+        float[] c0, float[]? bias, Activation act, double actAlpha)
+    {
+        var c = TestData.D(c0);
+        GemmOp.Reference(ta, tb, m, n, k, alpha, TestData.D(a), TestData.D(b), beta, c,
+            bias is null ? ReadOnlySpan<double>.Empty : TestData.D(bias), act, actAlpha);
+        return c;
+    }
+
+    [Theory, MemberData(nameof(Shapes))]
+    public void AllTransposesMatchReference(int m, int n, int k)
+    {
+        var a = TestData.Uniform(10, m * k); var b = TestData.Uniform(11, k * n);
+        var c0 = new float[m * n];
+        foreach (var (ta, tb) in Transposes)
+        {
+            var got = Run(ta, tb, m, n, k, a, b, 1f, 0f, c0, null, Activation.Identity);
+            var expected = Expected(ta, tb, m, n, k, a, b, 1, 0, c0, null, Activation.Identity, 0);
+            Tol.ForGemm(k).AssertClose(got, expected, $"gemm {(ta ? 'T' : 'N')}{(tb ? 'T' : 'N')} m={m} n={n} k={k}");
+        }
+    }
+
+    [Fact]
+    public void BetaZeroDoesNotReadC()
+    {
+        const int m = 9, n = 70, k = 20; // crosses the N block tile edge
+        var a = TestData.Uniform(12, m * k); var b = TestData.Uniform(13, k * n);
+        var nan = new float[m * n]; Array.Fill(nan, float.NaN);
+        foreach (var (ta, tb) in Transposes)
+        {
+            var got = Run(ta, tb, m, n, k, a, b, 0.5f, 0f, nan, null, Activation.Identity);
+            var expected = Expected(ta, tb, m, n, k, a, b, 0.5, 0, new float[m * n], null, Activation.Identity, 0);
+            Tol.ForGemm(k).AssertClose(got, expected, $"beta=0 over NaN C, trans=({ta}, {tb})");
+        }
+    }
+
+    [Theory]
+    [InlineData(1f, 1f)]
+    [InlineData(-0.5f, 1f)]
+    [InlineData(2f, 0.25f)]
+    public void AlphaBetaAccumulate(float alpha, float beta)
+    {
+        const int m = 17, n = 13, k = 29;
+        var a = TestData.Uniform(14, m * k); var b = TestData.Uniform(15, k * n); var c0 = TestData.Uniform(16, m * n);
+        foreach (var (ta, tb) in Transposes)
+        {
+            var got = Run(ta, tb, m, n, k, a, b, alpha, beta, c0, null, Activation.Identity);
+            var expected = Expected(ta, tb, m, n, k, a, b, alpha, beta, c0, null, Activation.Identity, 0);
+            Tol.ForGemm(k).AssertClose(got, expected, $"alpha={alpha} beta={beta} trans=({ta}, {tb})");
+        }
+    }
+
+    public static TheoryData<Activation> Activations => new(Enum.GetValues<Activation>());
+
+    [Theory, MemberData(nameof(Activations))]
+    public void BiasAndActivationEpilogue(Activation act)
+    {
+        const int m = 6, n = 67, k = 19; // N not a multiple of the block tile
+        var a = TestData.Uniform(17, m * k, -1.5f, 1.5f); var b = TestData.Uniform(18, k * n, -1.5f, 1.5f);
+        var c0 = TestData.Uniform(19, m * n); var bias = TestData.Uniform(20, n);
+        var (ta, tb) = Transposes[(int)act % 4];
+        var got = Run(ta, tb, m, n, k, a, b, 0.8f, 0.5f, c0, bias, act);
+        var expected = Expected(ta, tb, m, n, k, a, b, 0.8, 0.5, c0, bias, act, ActivationMath.DefaultAlpha(act));
+        Tol.ForGemmEpilogue(k).AssertClose(got, expected, $"{act} with bias, trans=({ta}, {tb})");
+        Assert.Contains(got, v => v != 0f); // the epilogue wrote something
+    }
+
+    [Theory]
+    [InlineData(Activation.LeakyRelu, 0.2f)]
+    [InlineData(Activation.Elu, 0.5f)]
+    public void ActivationAlphaIsPassed(Activation act, float actAlpha)
+    {
+        const int m = 4, n = 5, k = 3;
+        var a = TestData.Uniform(21, m * k); var b = TestData.Uniform(22, k * n); var bias = TestData.Uniform(23, n);
+        var c0 = new float[m * n];
+        var got = Run(false, false, m, n, k, a, b, 1f, 0f, c0, bias, act, actAlpha);
+        var expected = Expected(false, false, m, n, k, a, b, 1, 0, c0, bias, act, actAlpha);
+        Assert.Contains(expected, v => v < 0); // the negative branch, where alpha matters, is exercised
+        Tol.ForGemmEpilogue(k).AssertClose(got, expected, $"{act} alpha={actAlpha}");
+    }
+
+    [Fact]
+    public void EmptyInnerDimensionGivesEpilogueOfBetaC()
+    {
+        const int m = 3, n = 4;
+        var c0 = TestData.Uniform(24, m * n); var bias = TestData.Uniform(25, n);
+        using var a = D.Zeros(m, 0); using var b = D.Zeros(0, n);
+        using var c = D.FromArray(c0, m, n); using var tBias = D.FromArray(bias);
+        D.Gemm(a, b, c, beta: 2f, bias: tBias, activation: Activation.Relu);
+        var expected = Expected(false, false, m, n, 0, [], [], 1, 2, c0, bias, Activation.Relu, 0);
+        Tol.ForGemm(1).AssertClose(c.ToArray(), expected, "K = 0");
+    }
+
+    [Fact]
+    public void EmptyOutputLaunchesNothing()
+    {
+        using var a = D.Zeros(0, 5); using var b = D.Zeros(5, 4); using var c = D.Zeros(0, 4);
+        long before = D.Counters.Launches;
+        D.Gemm(a, b, c);
+        Assert.Equal(before, D.Counters.Launches);
+    }
+
+    [Fact]
+    public void OneGemmIsOneLaunch()
+    {
+        using var a = D.Zeros(70, 3); using var b = D.Zeros(3, 70); using var c = D.Zeros(70, 70); using var bias = D.Zeros(70);
+        long before = D.Counters.Launches;
+        D.Gemm(a, b, c, beta: 1f, bias: bias, activation: Activation.Gelu);
+        Assert.Equal(before + 1, D.Counters.Launches);
+    }
+
+    [Fact]
+    public void BackwardMatchesFiniteDifferences()
+    {
+        // L = sum(G o (A B)); dL/dA = G B^T (NT), dL/dB = A^T G (TN).
+        const int m = 3, k = 5, n = 4;
+        var a = TestData.Uniform(26, m * k); var b = TestData.Uniform(27, k * n); var g = TestData.Uniform(28, m * n);
+        double[] gd = TestData.D(g), ad = TestData.D(a), bd = TestData.D(b);
+        double Loss(double[] x, double[] y)
+        {
+            var prod = new double[m * n];
+            GemmOp.Reference(false, false, m, n, k, 1, x, y, 0, prod, ReadOnlySpan<double>.Empty, Activation.Identity, 0);
+            return TestData.Dot(gd, prod);
+        }
+
+        using var tA = D.FromArray(a, m, k); using var tB = D.FromArray(b, k, n); using var tG = D.FromArray(g, m, n);
+        using var dA = D.Zeros(m, k); using var dB = D.Zeros(k, n);
+        D.Gemm(tG, tB, dA, transB: true);
+        D.Gemm(tA, tG, dB, transA: true);
+        Tol.FiniteDifference.AssertClose(dA.ToArray(), TestData.FiniteDifference(x => Loss(x, bd), ad), "dA = G B^T");
+        Tol.FiniteDifference.AssertClose(dB.ToArray(), TestData.FiniteDifference(y => Loss(ad, y), bd), "dB = A^T G");
+    }
+
+    [Fact]
+    public void WrongInnerDimensionNamesBothOperands()
+    {
+        using var a = D.Zeros(3, 5); using var b = D.Zeros(6, 4); using var c = D.Zeros(3, 4);
+        var e = Assert.Throws<ShapeMismatchException>(() => D.Gemm(a, b, c));
+        Assert.Equal("Gemm", e.Operation);
+        Assert.Equal("(5, 4)", e.Expected);
+        Assert.Equal("(6, 4)", e.Actual);
+        Assert.Contains("'b'", e.Message);
+        Assert.Contains("inner dimensions disagree", e.Message);
+        Assert.Contains("(3, 5)", e.Message);
+
+        using var bt = D.Zeros(4, 6);
+        e = Assert.Throws<ShapeMismatchException>(() => D.Gemm(a, bt, c, transB: true));
+        Assert.Equal("(4, 5)", e.Expected);
+        Assert.Contains("K = 5 vs 6", e.Message);
+    }
+
+    [Fact]
+    public void WrongOutputShapeIsRejected()
+    {
+        using var a = D.Zeros(5, 3); using var b = D.Zeros(5, 4); using var c = D.Zeros(4, 3);
+        var e = Assert.Throws<ShapeMismatchException>(() => D.Gemm(a, b, c, transA: true));
+        Assert.Equal("(3, 4)", e.Expected);
+        Assert.Equal("(4, 3)", e.Actual);
+        Assert.Contains("'c'", e.Message);
+    }
+
+    [Fact]
+    public void WrongBiasLengthIsRejected()
+    {
+        using var a = D.Zeros(3, 5); using var b = D.Zeros(5, 4); using var c = D.Zeros(3, 4); using var bias = D.Zeros(3);
+        var e = Assert.Throws<ShapeMismatchException>(() => D.Gemm(a, b, c, bias: bias));
+        Assert.Equal("(4)", e.Expected);
+        Assert.Equal("(3)", e.Actual);
+        Assert.Contains("'bias'", e.Message);
+    }
+
+    [Fact]
+    public void RankOtherThanTwoIsRejected()
+    {
+        using var a = D.Zeros(2, 3, 5); using var b = D.Zeros(5, 4); using var c = D.Zeros(3, 4); using var v = D.Zeros(5);
+        var e = Assert.Throws<ShapeMismatchException>(() => D.Gemm(a, b, c));
+        Assert.Equal("(2, 3, 5)", e.Actual);
+        Assert.Contains("'a' must be 2-D, it has rank 3", e.Message);
+        using var a2 = D.Zeros(3, 5);
+        e = Assert.Throws<ShapeMismatchException>(() => D.Gemm(a2, v, c));
+        Assert.Contains("'b' must be 2-D, it has rank 1", e.Message);
+    }
+
+    [Fact]
+    public void TensorFromAnotherDeviceIsRejected()
+    {
+        using var other = Device.Create("cpu");
+        using var foreign = other.Zeros(5, 4);
+        using var a = D.Zeros(3, 5); using var c = D.Zeros(3, 4);
+        var e = Assert.Throws<ArgumentException>(() => D.Gemm(a, foreign, c));
+        Assert.Equal("b", e.ParamName);
+        Assert.Contains("Gemm", e.Message);
+        Assert.Contains($"runs on '{D.Name}'", e.Message);
+    }
+
+    [Fact]
+    public void OutputOverlappingAnInputIsRejected()
+    {
+        using var x = D.Zeros(4, 4);
+        var e = Assert.Throws<ArgumentException>(() => D.Gemm(x, x, x));
+        Assert.Equal("c", e.ParamName);
+        Assert.Contains("overlaps input 'a'", e.Message);
+    }
+}
+
+public sealed class GemmTestsCpu(CpuFixture f) : GemmTests(f), IClassFixture<CpuFixture>;
+public sealed class GemmTestsIlgpuCpu(IlgpuCpuFixture f) : GemmTests(f), IClassFixture<IlgpuCpuFixture>;
+public sealed class GemmTestsCuda(CudaFixture f) : GemmTests(f), IClassFixture<CudaFixture>;
