@@ -88,11 +88,11 @@ internal static class GemmCommand
         using var c = device.AllocateUninitialized([n, n]);
         double flops = Gemm.Cost(n, n, n).Flops;
 
-        GemmRunner.Run(device, a, b, c, transA, transB);
+        device.Gemm(a, b, c, transA, transB);
         device.Synchronize();
         var check = Check(ha, hb, c.ToArray(), n, transA, transB, samples, rng);
         if (!check.Ok) { Console.Error.WriteLine($"gemm {op} n={n} on {device.Name}: WRONG RESULT: {check.Message}"); return null; }
-        double ms = TimeMedian(device, () => GemmRunner.Run(device, a, b, c, transA, transB), reps, warmup);
+        double ms = TimeMedian(device, () => device.Gemm(a, b, c, transA, transB), reps, warmup);
         double gflops = flops / (ms * 1e6);
         var row = new List<string> { op, n.ToString(), ms.ToString("F3"), gflops.ToString("F1"), peak is { } p ? (100 * gflops / p.TotalGflops).ToString("F1") + "%" : "n/a", check.Ratio.ToString("F3") };
 

@@ -23,7 +23,7 @@ public class GemmBenchmarks
     [GlobalCleanup]
     public void Cleanup() => BenchData.Dispose(_device, _a, _b, _c);
 
-    [Benchmark] public void GemmNN() => GemmRunner.Run(_device, _a, _b, _c, false, false);
+    [Benchmark] public void GemmNN() => _device.Gemm(_a, _b, _c, false, false);
     public OpCost GemmNNCost => Gemm.Cost(N, N, N);
 }
 
@@ -42,10 +42,10 @@ public class GemmTransposeBenchmarks
     [GlobalCleanup]
     public void Cleanup() => BenchData.Dispose(_device, _a, _b, _c);
 
-    [Benchmark] public void GemmNT() => GemmRunner.Run(_device, _a, _b, _c, false, true);
+    [Benchmark] public void GemmNT() => _device.Gemm(_a, _b, _c, false, true);
     public OpCost GemmNTCost => Gemm.Cost(N, N, N);
 
-    [Benchmark] public void GemmTN() => GemmRunner.Run(_device, _a, _b, _c, true, false);
+    [Benchmark] public void GemmTN() => _device.Gemm(_a, _b, _c, true, false);
     public OpCost GemmTNCost => Gemm.Cost(N, N, N);
 }
 
