@@ -45,10 +45,8 @@ public sealed partial class Device
             Counted();
             return;
         }
-        // The partials scratch is rented from the pool and given back before returning: allocation-free in steady
-        // state, and it never shows up as live bytes after the call. Launches on the one stream stay ordered, so
-        // a later rent of the same buffer cannot overtake this sum.
-        using var partials = AllocateUninitialized([2 * GlobalSum.PartialCount(Kernels.Accelerator, x.Length)]);
+        // The partials scratch is rented from the pool and given back before returning (see RentScratch).
+        using var partials = RentScratch(2 * GlobalSum.PartialCount(Kernels.Accelerator, x.Length));
         GlobalSum.Launch(Kernels, x.View, partials.View, result.View);
         Counted(2);
     }

@@ -201,6 +201,13 @@ public sealed partial class Device : IDisposable
         return t;
     }
 
+    /// <summary>
+    /// Workspace for one op call, rented from the caching pool and given back by Dispose. Unlike a Tensor it is a
+    /// struct, so a steady-state call allocates neither device nor managed memory. Launches stay ordered on the
+    /// device's stream, so giving the buffer back before the kernels ran is safe.
+    /// </summary>
+    internal Scratch RentScratch(int length) => new(this, Rent(length), length);
+
     /// <summary>Frees every buffer the caching pool holds.</summary>
     public void TrimPool()
     {
@@ -272,6 +279,15 @@ public sealed partial class Device : IDisposable
     private void ThrowIfDisposed()
     {
         if (_disposed) throw new ObjectDisposedException(nameof(Device), $"device '{Name}' was disposed");
+    }
+
+    /// <summary>A rented workspace; see <see cref="RentScratch"/>.</summary>
+    internal readonly struct Scratch(Device device, DeviceBuffer buffer, int length) : IDisposable
+    {
+        public int Length => length;
+        public ArrayView<float> View => ((IlgpuBuffer)buffer).Memory.View.SubView(0, length);
+        public ArraySegment<float> Host => new(((HostBuffer)buffer).Array, 0, length);
+        public void Dispose() => device.Release(buffer);
     }
 
     /// <summary>Frees the pool and the accelerator. Tensors still alive become unusable.</summary>
