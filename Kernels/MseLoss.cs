@@ -45,7 +45,7 @@ public static class MseLoss
         for (int i = t; i < n; i += stride)
         {
             float d = pred[i] - target[i];
-            acc = MathF.FusedMultiplyAdd(d, d, acc);
+            acc += d * d; // MathF.FusedMultiplyAdd has no PTX/OpenCL lowering in ILGPU 1.5.3
             if (writeGrad != 0) grad[i] = coef * d;
         }
         partial[t] = acc;
