@@ -282,6 +282,35 @@ public abstract class LossTests(DeviceFixture f) : DeviceTestBase(f)
     }
 
     [Fact]
+    public void LargeInputsUseEveryPartialAndHostChunk()
+    {
+        // 70,000 elements: more than LossCommon.MaxPartials threads (the device loop strides) and above the host's
+        // parallel threshold (several chunks, added in chunk order); 1,500 rows fill the reduction group several times.
+        const int rows = 350, cols = 200;
+        var x = TestData.Uniform(100, rows * cols, -3f, 3f);
+        foreach (var kind in Enum.GetValues<Pointwise>())
+        {
+            var t = Targets(kind, 101, rows * cols);
+            var a = RunPointwise(kind, x, t, rows, cols, LossReduction.Mean);
+            var g = new double[x.Length];
+            double expected = Reference(kind, TestData.D(x), TestData.D(t), LossReduction.Mean, g);
+            Tol.Loss.AssertClose([a.Loss], [expected], $"{kind} large loss");
+            Tol.Loss.AssertClose(a.Grad, g, $"{kind} large grad");
+            Assert.Equal(BitConverter.SingleToInt32Bits(a.Loss), BitConverter.SingleToInt32Bits(a.ForwardOnly));
+        }
+        const int crows = 1500, classes = 7;
+        var labels = Labels(102, crows, classes);
+        foreach (bool softmax in new[] { true, false })
+        {
+            var a = RunClass(softmax, x[..(crows * classes)], labels, crows, classes, LossReduction.Sum, 0.1f);
+            var g = new double[crows * classes];
+            double expected = ClassReference(softmax, TestData.D(x[..(crows * classes)]), labels, crows, classes, LossReduction.Sum, 0.1, g);
+            Tol.Loss.AssertClose([a.Loss], [expected], $"softmax={softmax} large loss");
+            Tol.Loss.AssertClose(a.Grad, g, $"softmax={softmax} large grad");
+        }
+    }
+
+    [Fact]
     public void OutOfRangeLabelGivesNaNLossAndNaNGradientRowOnly()
     {
         // Row 0 is valid; rows 1 and 2 have labels 3 (== classes) and -1. Nothing out of bounds is read.
