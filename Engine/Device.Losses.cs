@@ -33,7 +33,7 @@ public sealed partial class Device
         if (IsHost) MseKernels.Host(pred.Host, target.Host, loss.Host, gradPred?.Host ?? default, reduction, gradScale);
         else
         {
-            using var partial = AllocateUninitialized([LossCommon.PartialCount((int)pred.Length)]);
+            using var partial = RentScratch(LossCommon.PartialCount((int)pred.Length));
             MseKernels.Launch(Kernels, pred.View, target.View, loss.View, gradPred?.View ?? default, gradPred is not null, partial.View, reduction, gradScale);
         }
         Counted();
@@ -59,7 +59,7 @@ public sealed partial class Device
         if (IsHost) BceKernels.Host(logits.Host, targets.Host, loss.Host, gradLogits?.Host ?? default, reduction, gradScale);
         else
         {
-            using var partial = AllocateUninitialized([LossCommon.PartialCount((int)logits.Length)]);
+            using var partial = RentScratch(LossCommon.PartialCount((int)logits.Length));
             BceKernels.Launch(Kernels, logits.View, targets.View, loss.View, gradLogits?.View ?? default, gradLogits is not null, partial.View, reduction, gradScale);
         }
         Counted();
@@ -85,7 +85,7 @@ public sealed partial class Device
         if (IsHost) HingeKernels.Host(scores.Host, targets.Host, loss.Host, gradScores?.Host ?? default, reduction, gradScale);
         else
         {
-            using var partial = AllocateUninitialized([LossCommon.PartialCount((int)scores.Length)]);
+            using var partial = RentScratch(LossCommon.PartialCount((int)scores.Length));
             HingeKernels.Launch(Kernels, scores.View, targets.View, loss.View, gradScores?.View ?? default, gradScores is not null, partial.View, reduction, gradScale);
         }
         Counted();
@@ -117,7 +117,7 @@ public sealed partial class Device
         if (IsHost) SoftmaxCeKernels.Host(logits.Host, labels.Host, loss.Host, gradLogits?.Host ?? default, rows, classes, reduction, labelSmoothing, gradScale);
         else
         {
-            using var rowLoss = AllocateUninitialized([rows]);
+            using var rowLoss = RentScratch(rows);
             SoftmaxCeKernels.Launch(Kernels, logits.View, labels.View.Cast<int>(), loss.View, gradLogits?.View ?? default, gradLogits is not null,
                 rowLoss.View, rows, classes, reduction, labelSmoothing, gradScale);
         }
@@ -145,7 +145,7 @@ public sealed partial class Device
         if (IsHost) MultiMarginKernels.Host(scores.Host, labels.Host, loss.Host, gradScores?.Host ?? default, rows, classes, reduction, gradScale);
         else
         {
-            using var rowLoss = AllocateUninitialized([rows]);
+            using var rowLoss = RentScratch(rows);
             MultiMarginKernels.Launch(Kernels, scores.View, labels.View.Cast<int>(), loss.View, gradScores?.View ?? default, gradScores is not null,
                 rowLoss.View, rows, classes, reduction, gradScale);
         }
