@@ -55,9 +55,9 @@ public abstract class LossTests(DeviceFixture f) : DeviceTestBase(f)
 
     private static double Reference(Pointwise kind, double[] x, double[] t, LossReduction red, Span<double> grad) => kind switch
     {
-        Pointwise.Mse => MseLoss.Reference(x, t, red, grad),
-        Pointwise.Bce => BceWithLogitsLoss.Reference(x, t, red, grad),
-        _ => HingeLoss.Reference(x, t, red, grad),
+        Pointwise.Mse => MseLossOp.Reference(x, t, red, grad),
+        Pointwise.Bce => BceWithLogitsLossOp.Reference(x, t, red, grad),
+        _ => HingeLossOp.Reference(x, t, red, grad),
     };
 
     private void Run(Pointwise kind, Tensor x, Tensor t, Tensor loss, Tensor? grad, LossReduction red, float gradScale = 1f)
@@ -93,8 +93,8 @@ public abstract class LossTests(DeviceFixture f) : DeviceTestBase(f)
     }
 
     private static double ClassReference(bool softmax, double[] x, int[] labels, int rows, int classes, LossReduction red, double eps, Span<double> grad)
-        => softmax ? SoftmaxCrossEntropyLoss.Reference(x, labels, rows, classes, red, eps, grad)
-                   : MultiMarginLoss.Reference(x, labels, rows, classes, red, grad);
+        => softmax ? SoftmaxCrossEntropyLossOp.Reference(x, labels, rows, classes, red, eps, grad)
+                   : MultiMarginLossOp.Reference(x, labels, rows, classes, red, grad);
 
     private static double[] Scaled(double[] a, double s) => Array.ConvertAll(a, v => v * s);
 
@@ -127,12 +127,12 @@ public abstract class LossTests(DeviceFixture f) : DeviceTestBase(f)
         var labels = Labels(40 + rows, rows, classes);
         var (loss, grad, forwardOnly) = RunClass(true, x, labels, rows, classes, red, eps);
         var xd = TestData.D(x); var g = new double[xd.Length];
-        double expected = SoftmaxCrossEntropyLoss.Reference(xd, labels, rows, classes, red, eps, g);
+        double expected = SoftmaxCrossEntropyLossOp.Reference(xd, labels, rows, classes, red, eps, g);
         string what = $"softmax CE ({rows}, {classes}) {red} eps={eps}";
         Tol.Loss.AssertClose([loss], [expected], what + " loss");
         Assert.Equal(BitConverter.SingleToInt32Bits(loss), BitConverter.SingleToInt32Bits(forwardOnly));
         Tol.Loss.AssertClose(grad, g, what + " grad");
-        var fd = TestData.FiniteDifference(v => SoftmaxCrossEntropyLoss.Reference(v, labels, rows, classes, red, eps, []), xd);
+        var fd = TestData.FiniteDifference(v => SoftmaxCrossEntropyLossOp.Reference(v, labels, rows, classes, red, eps, []), xd);
         Tol.FiniteDifference.AssertClose(grad, fd, what + " grad vs finite differences");
     }
 
@@ -143,22 +143,22 @@ public abstract class LossTests(DeviceFixture f) : DeviceTestBase(f)
         var labels = Labels(60 + rows, rows, classes);
         var (loss, grad, forwardOnly) = RunClass(false, x, labels, rows, classes, red);
         var xd = TestData.D(x); var g = new double[xd.Length];
-        double expected = MultiMarginLoss.Reference(xd, labels, rows, classes, red, g);
+        double expected = MultiMarginLossOp.Reference(xd, labels, rows, classes, red, g);
         string what = $"multi-margin ({rows}, {classes}) {red}";
         Tol.Loss.AssertClose([loss], [expected], what + " loss");
         Assert.Equal(BitConverter.SingleToInt32Bits(loss), BitConverter.SingleToInt32Bits(forwardOnly));
         Tol.Loss.AssertClose(grad, g, what + " grad");
-        var fd = TestData.FiniteDifference(v => MultiMarginLoss.Reference(v, labels, rows, classes, red, []), xd);
+        var fd = TestData.FiniteDifference(v => MultiMarginLossOp.Reference(v, labels, rows, classes, red, []), xd);
         Tol.FiniteDifference.AssertClose(grad, fd, what + " grad vs finite differences");
     }
 
     [Fact]
     public void MultiMarginMatchesPyTorchDocumentationExample()
     {
-        // torch.nn.MultiMarginLoss docs: x = [[0.1, 0.2, 0.4, 0.8]], y = [3] -> 0.25 * ((1-(0.8-0.1)) + (1-(0.8-0.2)) + (1-(0.8-0.4))) = 0.3250.
+        // torch.nn.MultiMarginLossOp docs: x = [[0.1, 0.2, 0.4, 0.8]], y = [3] -> 0.25 * ((1-(0.8-0.1)) + (1-(0.8-0.2)) + (1-(0.8-0.4))) = 0.3250.
         var (loss, grad, _) = RunClass(false, [0.1f, 0.2f, 0.4f, 0.8f], [3], 1, 4, LossReduction.Mean);
-        Tol.Loss.AssertClose([loss], [0.325], "MultiMarginLoss doc example");
-        Tol.Loss.AssertClose(grad, [0.25, 0.25, 0.25, -0.75], "MultiMarginLoss doc example grad");
+        Tol.Loss.AssertClose([loss], [0.325], "MultiMarginLossOp doc example");
+        Tol.Loss.AssertClose(grad, [0.25, 0.25, 0.25, -0.75], "MultiMarginLossOp doc example grad");
     }
 
     [Fact]
@@ -208,7 +208,7 @@ public abstract class LossTests(DeviceFixture f) : DeviceTestBase(f)
             {
                 var (loss, grad, _) = RunClass(true, x, labels, 4, 3, red, eps);
                 var g = new double[x.Length];
-                double expected = SoftmaxCrossEntropyLoss.Reference(TestData.D(x), labels, 4, 3, red, eps, g);
+                double expected = SoftmaxCrossEntropyLossOp.Reference(TestData.D(x), labels, 4, 3, red, eps, g);
                 Assert.True(float.IsFinite(loss), $"softmax CE loss {loss} must be finite");
                 Tol.Loss.AssertClose([loss], [expected], $"softmax CE +-1000 {red} eps={eps}");
                 Tol.Loss.AssertClose(grad, g, $"softmax CE +-1000 grad {red} eps={eps}");

@@ -1,9 +1,9 @@
 using GpuNet.Kernels;
-using BceKernels = GpuNet.Kernels.BceWithLogitsLoss;
-using HingeKernels = GpuNet.Kernels.HingeLoss;
-using MseKernels = GpuNet.Kernels.MseLoss;
-using MultiMarginKernels = GpuNet.Kernels.MultiMarginLoss;
-using SoftmaxCeKernels = GpuNet.Kernels.SoftmaxCrossEntropyLoss;
+using BceKernels = GpuNet.Kernels.BceWithLogitsLossOp;
+using HingeKernels = GpuNet.Kernels.HingeLossOp;
+using MseKernels = GpuNet.Kernels.MseLossOp;
+using MultiMarginKernels = GpuNet.Kernels.MultiMarginLossOp;
+using SoftmaxCeKernels = GpuNet.Kernels.SoftmaxCrossEntropyLossOp;
 
 namespace GpuNet;
 
@@ -125,7 +125,7 @@ public sealed partial class Device
     }
 
     /// <summary>
-    /// Multi-class hinge loss, Weston-Watkins, exactly PyTorch's <c>MultiMarginLoss(p=1, margin=1)</c> (no weights):
+    /// Multi-class hinge loss, Weston-Watkins, exactly PyTorch's <c>MultiMarginLossOp(p=1, margin=1)</c> (no weights):
     /// per row sum over j != label of max(0, 1 - z_label + z_j), divided by the number of classes; then Mean over rows or
     /// Sum. Subgradient 0 exactly at the hinge point, like PyTorch; times gradScale.
     /// A label outside [0, classes): that row's loss is NaN (so the loss is NaN) and its gradient row is all NaN.

@@ -14,7 +14,7 @@ namespace GpuNet.Kernels;
 /// times gradScale. Gradient contract: grad is an activation gradient and is overwritten (=).
 /// Forward and backward are fused: exp(-|z|) is computed once and gives both the loss and the sigmoid.
 /// </summary>
-public static class BceWithLogitsLoss
+public static class BceWithLogitsLossOp
 {
     // ---- float64 reference (the spec) ---------------------------------------------------------------------------
 

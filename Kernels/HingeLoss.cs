@@ -11,7 +11,7 @@ namespace GpuNet.Kernels;
 /// where it is &lt;= 0, so 0 exactly at the hinge point (as PyTorch's margin losses); divided by n for Mean, times gradScale.
 /// Gradient contract: grad is an activation gradient and is overwritten (=). Forward and backward fused in one pass.
 /// </summary>
-public static class HingeLoss
+public static class HingeLossOp
 {
     // ---- float64 reference (the spec) ---------------------------------------------------------------------------
 

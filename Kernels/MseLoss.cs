@@ -10,7 +10,7 @@ namespace GpuNet.Kernels;
 /// times gradScale. Gradient contract: grad is an activation gradient and is overwritten (=); the target gets none.
 /// Forward and backward are fused: one pass writes the gradient and the partial sums of the loss.
 /// </summary>
-public static class MseLoss
+public static class MseLossOp
 {
     // ---- float64 reference (the spec) ---------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ namespace GpuNet.Kernels;
 /// Invalid label (outside [0, C)): nothing out of bounds is read; the row's loss is NaN (so the reduced loss is NaN)
 /// and its gradient row is all NaN, on every backend.
 /// </summary>
-public static class MultiMarginLoss
+public static class MultiMarginLossOp
 {
     // ---- float64 reference (the spec) ---------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ namespace GpuNet.Kernels;
 /// Invalid label (outside [0, C)): nothing out of bounds is read; the row's loss is NaN, so the reduced loss is NaN,
 /// and its gradient row is all NaN (the same on every backend; the check costs no host read-back).
 /// </summary>
-public static class SoftmaxCrossEntropyLoss
+public static class SoftmaxCrossEntropyLossOp
 {
     // ---- float64 reference (the spec) ---------------------------------------------------------------------------
 
