@@ -125,7 +125,7 @@ public sealed partial class Device
     }
 
     /// <summary>
-    /// Multi-class hinge loss, Weston-Watkins, exactly PyTorch's <c>MultiMarginLossOp(p=1, margin=1)</c> (no weights):
+    /// Multi-class hinge loss, Weston-Watkins, exactly PyTorch's <c>MultiMarginLoss(p=1, margin=1)</c> (no weights):
     /// per row sum over j != label of max(0, 1 - z_label + z_j), divided by the number of classes; then Mean over rows or
     /// Sum. Subgradient 0 exactly at the hinge point, like PyTorch; times gradScale.
     /// A label outside [0, classes): that row's loss is NaN (so the loss is NaN) and its gradient row is all NaN.
