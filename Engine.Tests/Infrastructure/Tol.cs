@@ -16,6 +16,8 @@ public readonly record struct Tol(double Atol, double Rtol)
     public static Tol ForGemm(int k) => new(2e-6 * Math.Sqrt(Math.Max(k, 1)) * 4, 1e-5);
     /// <summary>float32 analytic backward against float64 central finite differences.</summary>
     public static readonly Tol FiniteDifference = new(1e-4, 2e-3);
+    /// <summary>Batch norm forward and backward (float32 statistics over up to a few thousand elements per channel).</summary>
+    public static readonly Tol BatchNorm = new(1e-5, 1e-5);
 
     /// <summary>Asserts <paramref name="got"/> matches <paramref name="expected"/> under this rule.</summary>
     public void AssertClose(ReadOnlySpan<float> got, ReadOnlySpan<double> expected, string what)
