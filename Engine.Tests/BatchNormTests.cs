@@ -131,6 +131,35 @@ public abstract class BatchNormTests(DeviceFixture f) : DeviceTestBase(f)
         Tol.FiniteDifference.AssertClose(tdb.ToArray(), TestData.FiniteDifference(v => Loss(xd, gd, v), bd), "dBeta vs finite differences");
     }
 
+    // Host: above the parallel threshold, so channel blocks run in parallel; S = 1600 exceeds a host block (one channel
+    // per block), and (4096, 20) is BatchNorm1d split into two blocks. The CPU accelerator gets smaller batches.
+    [Theory]
+    [InlineData(new[] { 16, 3, 40, 40 }, new[] { 2, 3, 40, 40 })]
+    [InlineData(new[] { 4096, 20 }, new[] { 300, 20 })]
+    public void LargeInputsMatchReference(int[] hostShape, int[] kernelShape)
+    {
+        int[] shape = D.IsHost ? hostShape : kernelShape;
+        var (n, c, s) = Nsc(shape);
+        int len = Count(shape);
+        var x = TestData.Uniform(31, len, -1f, 3f); var dy = TestData.Uniform(32, len);
+        var gamma = TestData.Uniform(33, c, 0.5f, 1.5f); var beta = TestData.Uniform(34, c);
+        using var tx = D.FromArray(x, shape); using var ty = D.Zeros(shape); using var tdy = D.FromArray(dy, shape);
+        using var tg = D.FromArray(gamma); using var tb = D.FromArray(beta); using var trm = D.Zeros(c); using var trv = D.Zeros(c);
+        using var tsm = D.Zeros(c); using var tsi = D.Zeros(c); using var tdg = D.Zeros(c); using var tdb = D.Zeros(c);
+        D.BatchNormForward(tx, tg, tb, trm, trv, tsm, tsi, ty, training: true, fuseRelu: true);
+        double[] rm = new double[c], rv = new double[c], sm = new double[c], si = new double[c], y = new double[len];
+        BatchNorm.Reference(n, c, s, TestData.D(x), TestData.D(gamma), TestData.D(beta), rm, rv, sm, si, y, true, 0.1, 1e-5, true);
+        Tol.BatchNorm.AssertClose(ty.ToArray(), y, "large y");
+        Tol.BatchNorm.AssertClose(trv.ToArray(), rv, "large running var");
+        var yDev = TestData.D(ty.ToArray());
+        D.BatchNormBackward(tx, tdy, tg, tsm, tsi, tdy, tdg, tdb, fuseRelu: true, y: ty);   // dx written over dy
+        double[] dx = new double[len], dg = new double[c], db = new double[c];
+        BatchNorm.ReferenceBackward(n, c, s, TestData.D(x), TestData.D(dy), TestData.D(gamma), sm, si, yDev, dx, dg, db, true, true);
+        Tol.BatchNorm.AssertClose(tdy.ToArray(), dx, "large dx (in place over dy)");
+        Tol.Reduction.AssertClose(tdg.ToArray(), dg, "large dGamma");
+        Tol.Reduction.AssertClose(tdb.ToArray(), db, "large dBeta");
+    }
+
     [Fact]
     public void OneValuePerChannelIsAnErrorOnlyWhenTraining()
     {
