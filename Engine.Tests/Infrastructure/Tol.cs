@@ -18,6 +18,8 @@ public readonly record struct Tol(double Atol, double Rtol)
     public static readonly Tol FiniteDifference = new(1e-4, 2e-3);
     /// <summary>Loss values and loss gradients (float32 sums of a few hundred transcendental terms).</summary>
     public static readonly Tol Loss = new(1e-6, 2e-5);
+    /// <summary>Batch norm forward and backward (float32 statistics over up to a few thousand elements per channel).</summary>
+    public static readonly Tol BatchNorm = new(1e-5, 1e-5);
 
     /// <summary>Asserts <paramref name="got"/> matches <paramref name="expected"/> under this rule.</summary>
     public void AssertClose(ReadOnlySpan<float> got, ReadOnlySpan<double> expected, string what)
