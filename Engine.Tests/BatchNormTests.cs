@@ -40,7 +40,7 @@ public abstract class BatchNormTests(DeviceFixture f) : DeviceTestBase(f)
         // training forward
         D.BatchNormForward(tx, tg, tb, trm, trv, tsm, tsi, ty, training: true, momentum: 0.1f, eps: 1e-5f, fuseRelu: relu);
         double[] rmD = TestData.D(rm), rvD = TestData.D(rv), sm = new double[c], si = new double[c], y = new double[len];
-        BatchNorm.Reference(n, c, s, TestData.D(x), TestData.D(gamma), TestData.D(beta), rmD, rvD, sm, si, y, true, 0.1, 1e-5, relu);
+        BatchNormOp.Reference(n, c, s, TestData.D(x), TestData.D(gamma), TestData.D(beta), rmD, rvD, sm, si, y, true, 0.1, 1e-5, relu);
         string what = $"{ShapeUtil.Format(shape)} relu={relu}";
         Tol.BatchNorm.AssertClose(ty.ToArray(), y, $"train y {what}");
         Tol.BatchNorm.AssertClose(tsm.ToArray(), sm, $"saveMean {what}");
@@ -52,7 +52,7 @@ public abstract class BatchNormTests(DeviceFixture f) : DeviceTestBase(f)
         var yDev = TestData.D(ty.ToArray());
         D.BatchNormBackward(tx, tdy, tg, tsm, tsi, tdx, tdg, tdb, relu, relu ? ty : null);
         double[] dx = new double[len], dg = TestData.D(dg0), db = TestData.D(db0);
-        BatchNorm.ReferenceBackward(n, c, s, TestData.D(x), TestData.D(dy), TestData.D(gamma), sm, si, yDev, dx, dg, db, true, relu);
+        BatchNormOp.ReferenceBackward(n, c, s, TestData.D(x), TestData.D(dy), TestData.D(gamma), sm, si, yDev, dx, dg, db, true, relu);
         Tol.BatchNorm.AssertClose(tdx.ToArray(), dx, $"train dx {what}");
         Tol.BatchNorm.AssertClose(tdg.ToArray(), dg, $"train dGamma (+=) {what}");
         Tol.BatchNorm.AssertClose(tdb.ToArray(), db, $"train dBeta (+=) {what}");
@@ -60,7 +60,7 @@ public abstract class BatchNormTests(DeviceFixture f) : DeviceTestBase(f)
         // eval forward with the updated running statistics, then the eval backward
         D.BatchNormForward(tx, tg, tb, trm, trv, tsm, tsi, ty, training: false, eps: 1e-5f, fuseRelu: relu);
         var rmAfter = (double[])rmD.Clone(); var rvAfter = (double[])rvD.Clone();
-        BatchNorm.Reference(n, c, s, TestData.D(x), TestData.D(gamma), TestData.D(beta), rmD, rvD, sm, si, y, false, 0.1, 1e-5, relu);
+        BatchNormOp.Reference(n, c, s, TestData.D(x), TestData.D(gamma), TestData.D(beta), rmD, rvD, sm, si, y, false, 0.1, 1e-5, relu);
         Assert.Equal(rmAfter, rmD);   // eval leaves the running statistics alone (reference)
         Tol.BatchNorm.AssertClose(ty.ToArray(), y, $"eval y {what}");
         Tol.BatchNorm.AssertClose(trm.ToArray(), rmD, $"eval runningMean unchanged {what}");
@@ -69,7 +69,7 @@ public abstract class BatchNormTests(DeviceFixture f) : DeviceTestBase(f)
 
         yDev = TestData.D(ty.ToArray());
         D.BatchNormBackward(tx, tdy, tg, tsm, tsi, tdx, tdg, tdb, relu, relu ? ty : null, training: false);
-        BatchNorm.ReferenceBackward(n, c, s, TestData.D(x), TestData.D(dy), TestData.D(gamma), sm, si, yDev, dx, dg, db, false, relu);
+        BatchNormOp.ReferenceBackward(n, c, s, TestData.D(x), TestData.D(dy), TestData.D(gamma), sm, si, yDev, dx, dg, db, false, relu);
         Tol.BatchNorm.AssertClose(tdx.ToArray(), dx, $"eval dx {what}");
         Tol.BatchNorm.AssertClose(tdg.ToArray(), dg, $"eval dGamma (+=) {what}");
         Tol.BatchNorm.AssertClose(tdb.ToArray(), db, $"eval dBeta (+=) {what}");
@@ -93,7 +93,7 @@ public abstract class BatchNormTests(DeviceFixture f) : DeviceTestBase(f)
             var x = TestData.Uniform(10 + step, len, -1f + step, 2f + 2 * step);
             tx.CopyFrom(x);
             D.BatchNormForward(tx, tg, tb, trm, trv, tsm, tsi, ty, training: true, momentum: 0.3f);
-            BatchNorm.Reference(n, c, s, TestData.D(x), TestData.D(gamma), TestData.D(beta), rm, rv, sm, si, y, true, 0.3, 1e-5, false);
+            BatchNormOp.Reference(n, c, s, TestData.D(x), TestData.D(gamma), TestData.D(beta), rm, rv, sm, si, y, true, 0.3, 1e-5, false);
             // untracked running statistics (null) give the same output
             D.BatchNormForward(tx, tg, tb, null, null, tsm, tsi, ty2, training: true);
             Assert.Equal(ty.ToArray(), ty2.ToArray());
@@ -123,7 +123,7 @@ public abstract class BatchNormTests(DeviceFixture f) : DeviceTestBase(f)
         double Loss(double[] xv, double[] gv, double[] bv)
         {
             var yv = new double[len];
-            BatchNorm.Reference(n, c, s, xv, gv, bv, [], [], [], [], yv, true, 0.1, 1e-5, false);
+            BatchNormOp.Reference(n, c, s, xv, gv, bv, [], [], [], [], yv, true, 0.1, 1e-5, false);
             return TestData.Dot(yv, dyd);
         }
         Tol.FiniteDifference.AssertClose(tdx.ToArray(), TestData.FiniteDifference(v => Loss(v, gd, bd), xd), "dx vs finite differences");
@@ -148,13 +148,13 @@ public abstract class BatchNormTests(DeviceFixture f) : DeviceTestBase(f)
         using var tsm = D.Zeros(c); using var tsi = D.Zeros(c); using var tdg = D.Zeros(c); using var tdb = D.Zeros(c);
         D.BatchNormForward(tx, tg, tb, trm, trv, tsm, tsi, ty, training: true, fuseRelu: true);
         double[] rm = new double[c], rv = new double[c], sm = new double[c], si = new double[c], y = new double[len];
-        BatchNorm.Reference(n, c, s, TestData.D(x), TestData.D(gamma), TestData.D(beta), rm, rv, sm, si, y, true, 0.1, 1e-5, true);
+        BatchNormOp.Reference(n, c, s, TestData.D(x), TestData.D(gamma), TestData.D(beta), rm, rv, sm, si, y, true, 0.1, 1e-5, true);
         Tol.BatchNorm.AssertClose(ty.ToArray(), y, "large y");
         Tol.BatchNorm.AssertClose(trv.ToArray(), rv, "large running var");
         var yDev = TestData.D(ty.ToArray());
         D.BatchNormBackward(tx, tdy, tg, tsm, tsi, tdy, tdg, tdb, fuseRelu: true, y: ty);   // dx written over dy
         double[] dx = new double[len], dg = new double[c], db = new double[c];
-        BatchNorm.ReferenceBackward(n, c, s, TestData.D(x), TestData.D(dy), TestData.D(gamma), sm, si, yDev, dx, dg, db, true, true);
+        BatchNormOp.ReferenceBackward(n, c, s, TestData.D(x), TestData.D(dy), TestData.D(gamma), sm, si, yDev, dx, dg, db, true, true);
         Tol.BatchNorm.AssertClose(tdy.ToArray(), dx, "large dx (in place over dy)");
         Tol.Reduction.AssertClose(tdg.ToArray(), dg, "large dGamma");
         Tol.Reduction.AssertClose(tdb.ToArray(), db, "large dBeta");
@@ -175,7 +175,7 @@ public abstract class BatchNormTests(DeviceFixture f) : DeviceTestBase(f)
 
         D.BatchNormForward(x, g, b, rm, rv, null, null, y, training: false);
         double[] rmD = [0.1f, 0.2f, 0.3f], rvD = [1, 2, 3], yr = new double[3];
-        BatchNorm.Reference(1, 3, 1, [0.5, -1, 2], [1, 2, 0.5], [0, 0.1f, -0.1f], rmD, rvD, [], [], yr, false, 0.1, 1e-5, false);
+        BatchNormOp.Reference(1, 3, 1, [0.5, -1, 2], [1, 2, 0.5], [0, 0.1f, -0.1f], rmD, rvD, [], [], yr, false, 0.1, 1e-5, false);
         Tol.BatchNorm.AssertClose(y.ToArray(), yr, "eval with batch 1");
     }
 

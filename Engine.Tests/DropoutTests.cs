@@ -8,8 +8,8 @@ public abstract class DropoutTests(DeviceFixture f) : DeviceTestBase(f)
     private static float[] Spec(float[] x, float p, ulong seed, long step)
     {
         var y = new float[x.Length];
-        float scale = Dropout.Scale(p);
-        for (int i = 0; i < x.Length; i++) y[i] = Dropout.Keep(p, seed, step, i) ? x[i] * scale : 0f;
+        float scale = DropoutOp.Scale(p);
+        for (int i = 0; i < x.Length; i++) y[i] = DropoutOp.Keep(p, seed, step, i) ? x[i] * scale : 0f;
         return y;
     }
 
@@ -41,7 +41,7 @@ public abstract class DropoutTests(DeviceFixture f) : DeviceTestBase(f)
         D.DropoutForward(tx, ty, p, seed: 42, step: 3);
         var got = ty.ToArray();
         var expected = new double[n];
-        Dropout.Reference(TestData.D(x), expected, p, 42, 3);
+        DropoutOp.Reference(TestData.D(x), expected, p, 42, 3);
         Tol.Elementwise.AssertClose(got, expected, "dropout vs float64 reference");
         Assert.Equal(Spec(x, p, 42, 3), got);
 
@@ -77,7 +77,7 @@ public abstract class DropoutTests(DeviceFixture f) : DeviceTestBase(f)
         D.DropoutForward(tx, ty, p, 77, 5);
         D.DropoutBackward(tdy, tdx, p, 77, 5);
         float[] y = ty.ToArray(), dx = tdx.ToArray();
-        float scale = Dropout.Scale(p);
+        float scale = DropoutOp.Scale(p);
         int kept = 0;
         for (int i = 0; i < n; i++)
         {
@@ -86,7 +86,7 @@ public abstract class DropoutTests(DeviceFixture f) : DeviceTestBase(f)
         }
         Assert.InRange(kept, (int)(0.5 * n), (int)(0.7 * n));
         var expected = new double[n];
-        Dropout.Reference(TestData.D(dy), expected, p, 77, 5);
+        DropoutOp.Reference(TestData.D(dy), expected, p, 77, 5);
         Tol.Elementwise.AssertClose(dx, expected, "dropout backward vs reference");
 
         D.DropoutBackward(tdy, tdy, p, 77, 5);   // in place

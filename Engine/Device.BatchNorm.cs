@@ -46,13 +46,13 @@ public sealed partial class Device
         var a = new BatchNormArgs { N = n, C = c, S = s, Eps = eps, Momentum = momentum, Relu = fuseRelu ? 1 : 0, Training = training ? 1 : 0 };
         if (IsHost)
         {
-            BatchNorm.Host(a, x.Host, gamma.Host, beta.Host, runningMean?.Host ?? default, runningVar?.Host ?? default,
+            BatchNormOp.Host(a, x.Host, gamma.Host, beta.Host, runningMean?.Host ?? default, runningVar?.Host ?? default,
                 saveMean?.Host ?? default, saveInvStd?.Host ?? default, y.Host);
             Counted();
             return;
         }
         var none = default(ILGPU.ArrayView<float>);
-        int launches = BatchNorm.Launch(Kernels, a, x.View, gamma.View, beta.View, runningMean?.View ?? none, runningVar?.View ?? none,
+        int launches = BatchNormOp.Launch(Kernels, a, x.View, gamma.View, beta.View, runningMean?.View ?? none, runningVar?.View ?? none,
             saveMean?.View ?? none, saveInvStd?.View ?? none, y.View);
         Counted(launches);
     }
@@ -90,14 +90,14 @@ public sealed partial class Device
         var a = new BatchNormArgs { N = n, C = c, S = s, Relu = fuseRelu ? 1 : 0, Training = training ? 1 : 0 };
         if (IsHost)
         {
-            BatchNorm.HostBackward(a, x.Host, dy.Host, fuseRelu ? y!.Host : default, gamma.Host, saveMean.Host, saveInvStd.Host,
+            BatchNormOp.HostBackward(a, x.Host, dy.Host, fuseRelu ? y!.Host : default, gamma.Host, saveMean.Host, saveInvStd.Host,
                 dx.Host, dGamma.Host, dBeta.Host);
             Counted();
             return;
         }
         // (2C) scratch for the per-channel sums, rented from the pool and given back (launches stay ordered on the stream).
-        using var sums = AllocateUninitialized([2 * c]);
-        BatchNorm.LaunchBackward(Kernels, a, x.View, dy.View, fuseRelu ? y!.View : dy.View, gamma.View, saveMean.View, saveInvStd.View,
+        using var sums = RentScratch(2 * c);
+        BatchNormOp.LaunchBackward(Kernels, a, x.View, dy.View, fuseRelu ? y!.View : dy.View, gamma.View, saveMean.View, saveInvStd.View,
             dx.View, dGamma.View, dBeta.View, sums.View);
         Counted(2);
     }

@@ -26,8 +26,8 @@ public sealed partial class Device
         if (!(p >= 0f && p <= 1f))
             throw new ArgumentOutOfRangeException(nameof(p), p, $"{op}: dropout probability p must be in [0, 1], got {p}");
         if (y.Length == 0) return;
-        if (IsHost) Dropout.Host(p, seed, step, x.Host, y.Host);
-        else Dropout.Launch(Kernels, p, seed, step, x.View, y.View);
+        if (IsHost) DropoutOp.Host(p, seed, step, x.Host, y.Host);
+        else DropoutOp.Launch(Kernels, p, seed, step, x.View, y.View);
         Counted();
     }
 }

@@ -50,7 +50,7 @@ public struct BatchNormArgs
 /// kernel normalises (or forms dx). Host: channel blocks in parallel, each streaming the rows of x with float64
 /// column accumulators, so BatchNorm1d (S = 1) and BatchNorm2d (large S) both read contiguous memory.
 /// </summary>
-public static class BatchNorm
+public static class BatchNormOp
 {
     // ---- float64 reference (the spec) ---------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ namespace GpuNet.Kernels;
 /// everything (y = 0). Dropped elements are exactly 0 even where x is NaN or infinite.
 /// Gradient contract: activation gradients overwrite (dx =); dropout has no parameters.
 /// </summary>
-public static class Dropout
+public static class DropoutOp
 {
     // ---- float64 reference (the spec) ---------------------------------------------------------------------------
 

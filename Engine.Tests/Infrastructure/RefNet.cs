@@ -1,0 +1,75 @@
+using GpuNet.Kernels;
+using GpuNet.Nn;
+
+namespace GpuNet.Tests;
+
+/// <summary>
+/// A float64 evaluation of a network description from the ops' float64 references: the spec whole models are
+/// checked against (loss value, and gradients by central finite differences of this function).
+/// </summary>
+public static class RefNet
+{
+    /// <summary>Forward of <paramref name="layer"/> on x: (batch, ...shape); parameters looked up by name.</summary>
+    /// <remarks><paramref name="dropoutSeed"/> gives the mask seed of a dropout layer (the model derives one per node).</remarks>
+    public static double[] Forward(Layer layer, double[] x, int batch, int[] shape, Func<string, double[]> p, bool training, long step, Func<Dropout, ulong> dropoutSeed)
+    {
+        switch (layer)
+        {
+            case Sequential s:
+                foreach (var l in s.Layers) { x = Forward(l, x, batch, shape, p, training, step, dropoutSeed); shape = l.OutputShape(shape); }
+                return x;
+            case Residual r:
+                {
+                    var main = Forward(r.Block, x, batch, shape, p, training, step, dropoutSeed);
+                    var skip = r.Shortcut is null ? x : Forward(r.Shortcut, x, batch, shape, p, training, step, dropoutSeed);
+                    return main.Zip(skip, (a, b) => a + b).ToArray();
+                }
+            case Linear lin:
+                {
+                    var w = p($"{lin.Name}.weight");
+                    var y = new double[batch * lin.OutFeatures];
+                    Gemm.Reference(false, true, batch, lin.OutFeatures, lin.InFeatures, 1, x, w, 0, y,
+                        lin.HasBias ? p($"{lin.Name}.bias") : [], Activation.Identity, 0);
+                    return y;
+                }
+            case ActivationLayer a:
+                return x.Select(v => ActivationMath.Reference(a.Function, v, a.Alpha)).ToArray();
+            case Flatten:
+                return x;
+            case Dropout d:
+                {
+                    if (!training || d.P == 0) return x;
+                    var y = new double[x.Length];
+                    GpuNet.Kernels.DropoutOp.Reference(x, y, d.P, dropoutSeed(d), step);
+                    return y;
+                }
+            case BatchNorm bn:
+                {
+                    int s = (int)(x.Length / batch / bn.Features);
+                    var y = new double[x.Length];
+                    var rm = training ? [] : p($"{bn.Name}.running_mean");
+                    var rv = training ? [] : p($"{bn.Name}.running_var");
+                    GpuNet.Kernels.BatchNormOp.Reference(batch, bn.Features, s, x, p($"{bn.Name}.weight"), p($"{bn.Name}.bias"), rm, rv, [], [], y,
+                        training, bn.Momentum, bn.Eps, relu: false);
+                    return y;
+                }
+            default:
+                throw new NotSupportedException($"RefNet has no reference for {layer.GetType().Name}");
+        }
+    }
+
+    /// <summary>The float64 loss of <paramref name="loss"/> on output against targets (float or int).</summary>
+    public static double Loss(Loss loss, double[] output, int rows, float[]? targets, int[]? labels)
+    {
+        int cols = output.Length / rows;
+        return loss switch
+        {
+            CrossEntropyLoss ce => SoftmaxCrossEntropyLossOp.Reference(output, labels, rows, cols, ce.Reduction, ce.LabelSmoothing, []),
+            MultiMarginLoss mm => MultiMarginLossOp.Reference(output, labels, rows, cols, mm.Reduction, []),
+            MseLoss m => MseLossOp.Reference(output, TestData.D(targets!), m.Reduction, []),
+            BceWithLogitsLoss b => BceWithLogitsLossOp.Reference(output, TestData.D(targets!), b.Reduction, []),
+            HingeLoss h => HingeLossOp.Reference(output, TestData.D(targets!), h.Reduction, []),
+            _ => throw new NotSupportedException(loss.GetType().Name),
+        };
+    }
+}
