@@ -65,7 +65,7 @@ public sealed partial class Device
     {
         Check(op, nameof(x), x); Check(op, nameof(y), y);
         var (rows, cols) = AsMatrix(op, nameof(x), x);
-        CheckShape(op, nameof(y), y, x.Shape.ToArray());
+        CheckShape(op, nameof(y), y, x.Shape);
         if (y.Length == 0) return;
         if (IsHost) SoftmaxOps.Host(log, rows, cols, x.Host, y.Host);
         else SoftmaxOps.Launch(Kernels, log, rows, cols, x.View, y.View);
@@ -76,7 +76,7 @@ public sealed partial class Device
     {
         Check(op, nameof(y), y); Check(op, nameof(dy), dy); Check(op, nameof(dx), dx);
         var (rows, cols) = AsMatrix(op, nameof(y), y);
-        CheckShape(op, nameof(dy), dy, y.Shape.ToArray()); CheckShape(op, nameof(dx), dx, y.Shape.ToArray());
+        CheckShape(op, nameof(dy), dy, y.Shape); CheckShape(op, nameof(dx), dx, y.Shape);
         if (dx.Length == 0) return;
         if (IsHost) SoftmaxOps.HostBackward(log, rows, cols, y.Host, dy.Host, dx.Host);
         else SoftmaxOps.LaunchBackward(Kernels, log, rows, cols, y.View, dy.View, dx.View);

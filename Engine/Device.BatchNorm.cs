@@ -27,7 +27,7 @@ public sealed partial class Device
         const string op = "BatchNormForward";
         Check(op, nameof(x), x); Check(op, nameof(y), y);
         var (n, c, s) = BatchNormShape(op, x);
-        CheckShape(op, nameof(y), y, x.Shape.ToArray());
+        CheckShape(op, nameof(y), y, x.Shape);
         CheckChannels(op, nameof(gamma), gamma, c); CheckChannels(op, nameof(beta), beta, c);
         bool tracked = CheckPair(op, nameof(runningMean), runningMean, nameof(runningVar), runningVar, c);
         bool saved = CheckPair(op, nameof(saveMean), saveMean, nameof(saveInvStd), saveInvStd, c);
@@ -74,7 +74,7 @@ public sealed partial class Device
         const string op = "BatchNormBackward";
         Check(op, nameof(x), x); Check(op, nameof(dy), dy); Check(op, nameof(dx), dx);
         var (n, c, s) = BatchNormShape(op, x);
-        int[] shape = x.Shape.ToArray();
+        var shape = x.Shape;
         CheckShape(op, nameof(dy), dy, shape); CheckShape(op, nameof(dx), dx, shape);
         CheckChannels(op, nameof(gamma), gamma, c); CheckChannels(op, nameof(saveMean), saveMean, c);
         CheckChannels(op, nameof(saveInvStd), saveInvStd, c); CheckChannels(op, nameof(dGamma), dGamma, c);

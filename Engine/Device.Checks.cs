@@ -7,7 +7,7 @@ public sealed partial class Device
     {
         ArgumentNullException.ThrowIfNull(t, argument);
         ThrowIfDisposed();
-        t.ThrowIfDisposed($"{op}({argument})");
+        if (t.IsDisposed) t.ThrowIfDisposed($"{op}({argument})");
         if (!ReferenceEquals(t.Device, this))
             throw new ArgumentException($"{op}: '{argument}' lives on device '{t.Device.Name}', the op runs on '{Name}'; copy it first", argument);
         if (t.DType != dtype)
@@ -17,7 +17,7 @@ public sealed partial class Device
     }
 
     /// <summary>Checks that <paramref name="t"/> has exactly <paramref name="shape"/>.</summary>
-    internal static void CheckShape(string op, string argument, Tensor t, params int[] shape)
+    internal static void CheckShape(string op, string argument, Tensor t, params ReadOnlySpan<int> shape)
     {
         if (!t.Shape.SequenceEqual(shape))
             throw new ShapeMismatchException(op, ShapeUtil.Format(shape), ShapeUtil.Format(t.Shape), $"argument '{argument}'");

@@ -158,7 +158,7 @@ public sealed partial class Device
         string gradName, Tensor? grad, LossReduction reduction, float gradScale)
     {
         Check(op, inputName, input); Check(op, targetName, target);
-        CheckShape(op, targetName, target, input.Shape.ToArray());
+        CheckShape(op, targetName, target, input.Shape);
         CheckLossCommon(op, inputName, input, loss, gradName, grad, reduction, gradScale);
     }
 
@@ -168,7 +168,7 @@ public sealed partial class Device
         Check(op, inputName, input);
         Check(op, nameof(labels), labels, DType.Int32);
         var (rows, classes) = AsMatrix(op, inputName, input);
-        CheckShape(op, nameof(labels), labels, input.Shape[..^1].ToArray());
+        CheckShape(op, nameof(labels), labels, input.Shape[..^1]);
         CheckLossCommon(op, inputName, input, loss, gradName, grad, reduction, gradScale);
         return (rows, classes);
     }
@@ -182,7 +182,7 @@ public sealed partial class Device
         if (grad is not null)
         {
             Check(op, gradName, grad);
-            CheckShape(op, gradName, grad, input.Shape.ToArray());
+            CheckShape(op, gradName, grad, input.Shape);
             if (Overlaps(grad, input))
                 throw new ArgumentException($"{op}: '{gradName}' overlaps '{inputName}'; the gradient needs its own memory", gradName);
         }
