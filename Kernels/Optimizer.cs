@@ -1,0 +1,424 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GpuNet.Kernels;
+
+/// <summary>The update rules of the fused optimizer kernel (PyTorch's <c>torch.optim</c> pseudo-code).</summary>
+public enum OptimizerAlgorithm
+{
+    /// <summary>SGD, optionally with momentum, dampening and Nesterov momentum.</summary>
+    Sgd = 0,
+    /// <summary>AdaGrad with learning-rate decay and an initial accumulator value.</summary>
+    Adagrad = 1,
+    /// <summary>RMSprop, optionally centered and with momentum.</summary>
+    RmsProp = 2,
+    /// <summary>Adam, optionally AMSGrad (AdamW is Adam with decoupled weight decay in the group table).</summary>
+    Adam = 3,
+}
+
+/// <summary>
+/// Hyperparameters of one optimizer in float64: the input of the reference and the source of the per-step kernel
+/// scalars (<see cref="Pack"/>). Unused fields are ignored by the algorithm that does not need them.
+/// </summary>
+public sealed record OptimizerHyper(OptimizerAlgorithm Algorithm)
+{
+    /// <summary>SGD/RMSprop momentum factor (0 = none).</summary>
+    public double Momentum { get; init; }
+    /// <summary>SGD dampening.</summary>
+    public double Dampening { get; init; }
+    /// <summary>SGD Nesterov momentum.</summary>
+    public bool Nesterov { get; init; }
+    /// <summary>Adam beta1.</summary>
+    public double Beta1 { get; init; } = 0.9;
+    /// <summary>Adam beta2.</summary>
+    public double Beta2 { get; init; } = 0.999;
+    /// <summary>RMSprop smoothing constant alpha.</summary>
+    public double Alpha { get; init; } = 0.99;
+    /// <summary>Term added to the denominator (AdaGrad, RMSprop, Adam).</summary>
+    public double Eps { get; init; } = 1e-8;
+    /// <summary>Adam: AMSGrad variant (keeps the running maximum of the second moment).</summary>
+    public bool Amsgrad { get; init; }
+    /// <summary>RMSprop: centered variant (normalises by the estimated variance).</summary>
+    public bool Centered { get; init; }
+    /// <summary>AdaGrad learning-rate decay: lr_t = lr / (1 + (t - 1) * lr_decay).</summary>
+    public double LrDecay { get; init; }
+    /// <summary>AdaGrad initial value of the squared-gradient sum.</summary>
+    public double InitialAccumulatorValue { get; init; }
+    /// <summary>Clip the gradient to this global L2 norm before the update (0 = off), like <c>clip_grad_norm_</c>.</summary>
+    public double MaxGradNorm { get; init; }
+    /// <summary>Clip each gradient element to [-ClipValue, ClipValue] (0 = off), like <c>clip_grad_value_</c>.</summary>
+    public double ClipValue { get; init; }
+    /// <summary>L1 as a proximal soft-threshold after the update (exact zeros) instead of the subgradient l1*sign(p).</summary>
+    public bool ProximalL1 { get; init; }
+
+    /// <summary>True when the algorithm keeps a momentum buffer (SGD/RMSprop with momentum &gt; 0).</summary>
+    public bool HasMomentum => Momentum != 0 && Algorithm is OptimizerAlgorithm.Sgd or OptimizerAlgorithm.RmsProp;
+
+    /// <summary>
+    /// The kernel scalars of step <paramref name="t"/> (1-based) at learning rate <paramref name="lr"/>: bias corrections
+    /// and AdaGrad's decayed lr are computed here, on the host, once per step (no Pow in kernels).
+    /// </summary>
+    public OptimizerParams Pack(long t, double lr, int length, int segments, int slot)
+    {
+        int flags = (Nesterov ? OptimizerParams.FlagNesterov : 0) | (Amsgrad ? OptimizerParams.FlagAmsgrad : 0)
+            | (Centered ? OptimizerParams.FlagCentered : 0) | (t == 1 ? OptimizerParams.FlagFirstStep : 0)
+            | (ProximalL1 ? OptimizerParams.FlagProximalL1 : 0) | (MaxGradNorm > 0 ? OptimizerParams.FlagClipNorm : 0)
+            | (HasMomentum ? OptimizerParams.FlagMomentum : 0);
+        double stepLr = Algorithm == OptimizerAlgorithm.Adagrad ? lr / (1 + (t - 1) * LrDecay) : lr;
+        double bc1 = 1 - Math.Pow(Beta1, t), bc2 = 1 - Math.Pow(Beta2, t);
+        return new OptimizerParams
+        {
+            Algorithm = (int)Algorithm, Flags = flags, Length = length, Segments = segments, Slot = slot,
+            Lr = (float)stepLr,
+            Beta1 = (float)(Algorithm == OptimizerAlgorithm.Adam ? Beta1 : Momentum),
+            Beta2 = (float)(Algorithm == OptimizerAlgorithm.Adam ? Beta2 : Alpha),
+            Dampening = (float)Dampening, Eps = (float)Eps,
+            InvBc1 = (float)(Algorithm == OptimizerAlgorithm.Adam ? 1 / bc1 : 1),
+            InvBc2Sqrt = (float)(Algorithm == OptimizerAlgorithm.Adam ? 1 / Math.Sqrt(bc2) : 1),
+            MaxNorm = (float)MaxGradNorm, ClipValue = (float)ClipValue,
+        };
+    }
+}
+
+/// <summary>Settings of one parameter group, as the kernel reads them from the group table.</summary>
+/// <param name="LrScale">Multiplies the optimizer's learning rate.</param>
+/// <param name="L2">Coupled L2 (PyTorch weight_decay): g += L2 * p.</param>
+/// <param name="L1">L1 strength: g += L1 * sign(p), or the proximal soft-threshold by lr * L1.</param>
+/// <param name="Decoupled">Decoupled weight decay (AdamW): p *= 1 - lr * Decoupled, before the update.</param>
+/// <param name="Frozen">Frozen: p and state are left untouched and the gradient is left out of the clipping norm.</param>
+public readonly record struct GroupSettings(double LrScale, double L2, double L1, double Decoupled, bool Frozen)
+{
+    /// <summary>Floats per group in the group table: lr scale, L2, L1, decoupled decay, frozen (0/1), padding.</summary>
+    public const int Stride = 8;
+
+    /// <summary>Writes this group's row into <paramref name="table"/>.</summary>
+    public void WriteTo(Span<float> table, int group)
+    {
+        var row = table.Slice(group * Stride, Stride);
+        row.Clear();
+        row[0] = (float)LrScale; row[1] = (float)L2; row[2] = (float)L1; row[3] = (float)Decoupled; row[4] = Frozen ? 1 : 0;
+    }
+}
+
+/// <summary>Scalars of one fused optimizer step (a kernel parameter; no more than 14 kernel parameters in all).</summary>
+public struct OptimizerParams
+{
+    /// <summary>Flag: Nesterov momentum (SGD).</summary>
+    public const int FlagNesterov = 1;
+    /// <summary>Flag: AMSGrad (Adam).</summary>
+    public const int FlagAmsgrad = 2;
+    /// <summary>Flag: centered (RMSprop).</summary>
+    public const int FlagCentered = 4;
+    /// <summary>Flag: first step (SGD's momentum buffer starts as the gradient).</summary>
+    public const int FlagFirstStep = 8;
+    /// <summary>Flag: proximal L1 (soft threshold after the update).</summary>
+    public const int FlagProximalL1 = 16;
+    /// <summary>Flag: clip by the global norm found in the norm buffer.</summary>
+    public const int FlagClipNorm = 32;
+    /// <summary>Flag: momentum buffer in use (SGD, RMSprop).</summary>
+    public const int FlagMomentum = 64;
+
+    /// <summary><see cref="OptimizerAlgorithm"/> as int.</summary>
+    public int Algorithm;
+    /// <summary>Flag bits.</summary>
+    public int Flags;
+    /// <summary>Elements of the flat parameter buffer.</summary>
+    public int Length;
+    /// <summary>Entries of the dense segment table.</summary>
+    public int Segments;
+    /// <summary>Slot of the norm buffer holding this step's sum of squares (the other one is zeroed for the next step).</summary>
+    public int Slot;
+    /// <summary>Learning rate of this step (AdaGrad: already decayed).</summary>
+    public float Lr;
+    /// <summary>Adam beta1, or SGD/RMSprop momentum.</summary>
+    public float Beta1;
+    /// <summary>Adam beta2, or RMSprop alpha.</summary>
+    public float Beta2;
+    /// <summary>SGD dampening.</summary>
+    public float Dampening;
+    /// <summary>Epsilon.</summary>
+    public float Eps;
+    /// <summary>Adam: 1 / (1 - beta1^t).</summary>
+    public float InvBc1;
+    /// <summary>Adam: 1 / sqrt(1 - beta2^t).</summary>
+    public float InvBc2Sqrt;
+    /// <summary>Global-norm clip threshold.</summary>
+    public float MaxNorm;
+    /// <summary>Value clip threshold (0 = off).</summary>
+    public float ClipValue;
+}
+
+/// <summary>
+/// The fused optimizer step: every parameter of a model lives in one flat buffer p (n) with one flat gradient g (n)
+/// and up to three flat state buffers s1, s2, s3 (n); one launch updates all of it whatever the number of segments.
+/// Gradient contract: reads g (never writes it); p and state are updated in place.
+/// State slots: SGD s1 = momentum_buffer; AdaGrad s1 = sum; RMSprop s1 = square_avg, s2 = momentum_buffer,
+/// s3 = grad_avg; Adam s1 = exp_avg, s2 = exp_avg_sq, s3 = max_exp_avg_sq.
+/// Per element, in order: skip frozen groups; g *= clip (global norm); clamp g (value clip); p *= 1 - lr*decoupled;
+/// g += L2*p0 + L1*sign(p0) (p0: the parameter before the step; the L1 term only in subgradient mode); the algorithm's
+/// update; proximal L1 p = sign(p) max(|p| - lr*L1, 0). lr = step lr * group lr scale.
+/// Segment table (int, dense over [0, n)): starts (S + 1, last = n) then group index (S); gaps map to a frozen group.
+/// </summary>
+public static partial class Optimizer
+{
+    // ---- float64 reference (the spec: torch.optim pseudo-code, step for step) -------------------------------------
+
+    /// <summary>
+    /// One step t (1-based) at learning rate <paramref name="lr"/> in float64. <paramref name="groupOf"/>[i] is the
+    /// group of element i (-1: in no segment, untouched). State arrays the algorithm does not use may be empty.
+    /// </summary>
+    public static void Reference(OptimizerHyper h, long t, double lr, ReadOnlySpan<GroupSettings> groups, ReadOnlySpan<int> groupOf,
+        Span<double> p, ReadOnlySpan<double> g, Span<double> s1, Span<double> s2, Span<double> s3)
+    {
+        double clip = 1;
+        if (h.MaxGradNorm > 0)
+        {   // torch.nn.utils.clip_grad_norm_: coef = max_norm / (total_norm + 1e-6), clamped to 1
+            double ss = 0;
+            for (int i = 0; i < p.Length; i++) if (groupOf[i] >= 0 && !groups[groupOf[i]].Frozen) ss += g[i] * g[i];
+            clip = Math.Min(1, h.MaxGradNorm / (Math.Sqrt(ss) + 1e-6));
+        }
+        for (int i = 0; i < p.Length; i++)
+        {
+            if (groupOf[i] < 0 || groups[groupOf[i]].Frozen) continue;
+            var grp = groups[groupOf[i]];
+            double glr = lr * grp.LrScale, p0 = p[i], gi = g[i] * clip;
+            if (h.ClipValue > 0) gi = Math.Clamp(gi, -h.ClipValue, h.ClipValue);
+            double pi = p0;
+            if (grp.Decoupled != 0) pi *= 1 - glr * grp.Decoupled;
+            gi += grp.L2 * p0;
+            if (!h.ProximalL1) gi += grp.L1 * Math.Sign(p0);
+            switch (h.Algorithm)
+            {
+                case OptimizerAlgorithm.Sgd:
+                    if (h.Momentum != 0)
+                    {
+                        s1[i] = t > 1 ? h.Momentum * s1[i] + (1 - h.Dampening) * gi : gi;
+                        gi = h.Nesterov ? gi + h.Momentum * s1[i] : s1[i];
+                    }
+                    pi -= glr * gi;
+                    break;
+                case OptimizerAlgorithm.Adagrad:
+                    {
+                        double clr = glr / (1 + (t - 1) * h.LrDecay);
+                        s1[i] += gi * gi;
+                        pi -= clr * gi / (Math.Sqrt(s1[i]) + h.Eps);
+                        break;
+                    }
+                case OptimizerAlgorithm.RmsProp:
+                    {
+                        s1[i] = h.Alpha * s1[i] + (1 - h.Alpha) * gi * gi;
+                        double v = s1[i];
+                        if (h.Centered) { s3[i] = h.Alpha * s3[i] + (1 - h.Alpha) * gi; v -= s3[i] * s3[i]; }
+                        double denom = Math.Sqrt(v) + h.Eps;
+                        if (h.Momentum > 0) { s2[i] = h.Momentum * s2[i] + gi / denom; pi -= glr * s2[i]; }
+                        else pi -= glr * gi / denom;
+                        break;
+                    }
+                default:
+                    {
+                        s1[i] = h.Beta1 * s1[i] + (1 - h.Beta1) * gi;
+                        s2[i] = h.Beta2 * s2[i] + (1 - h.Beta2) * gi * gi;
+                        double mHat = s1[i] / (1 - Math.Pow(h.Beta1, t));
+                        double v = s2[i];
+                        if (h.Amsgrad) { s3[i] = Math.Max(s3[i], s2[i]); v = s3[i]; }
+                        double vHat = v / (1 - Math.Pow(h.Beta2, t));
+                        pi -= glr * mHat / (Math.Sqrt(vHat) + h.Eps);
+                        break;
+                    }
+            }
+            if (h.ProximalL1 && grp.L1 != 0) pi = Math.Sign(pi) * Math.Max(Math.Abs(pi) - glr * grp.L1, 0);
+            p[i] = pi;
+        }
+    }
+
+    /// <summary>Reference global gradient norm over the elements of non-frozen groups.</summary>
+    public static double ReferenceGradNorm(ReadOnlySpan<GroupSettings> groups, ReadOnlySpan<int> groupOf, ReadOnlySpan<double> g)
+    {
+        double ss = 0;
+        for (int i = 0; i < g.Length; i++) if (groupOf[i] >= 0 && !groups[groupOf[i]].Frozen) ss += g[i] * g[i];
+        return Math.Sqrt(ss);
+    }
+
+    // ---- ILGPU kernels (p, g, s1, s2, s3: flat (n); segs: int (2S + 1); groups: (G * 8); norm: (2)) ---------------
+
+    /// <summary>Segment k holding element i (binary search over the S + 1 starts).</summary>
+    private static int FindSegment(ArrayView<int> segs, int segments, int i)
+    {
+        int lo = 0, hi = segments - 1;
+        while (lo < hi)
+        {
+            int mid = (lo + hi + 1) >> 1;
+            if (segs[mid] <= i) lo = mid; else hi = mid - 1;
+        }
+        return lo;
+    }
+
+    private static float Sign(float x) => x > 0f ? 1f : x < 0f ? -1f : 0f;
+
+    /// <summary>
+    /// The fused step, grid-stride: thread tid updates tid, tid + T, ... (T = launched threads, coalesced). The segment
+    /// of the first element is found by binary search, then a pointer only moves forward, so the lookup costs
+    /// O(S + elements per thread) reads of a table that stays in cache; no per-element group byte is read.
+    /// With clipping by norm, the step reads this step's sum of squares from norm[slot] (no host sync) and thread 0
+    /// zeroes norm[1 - slot] for the next step's reduction.
+    /// </summary>
+    [GpuKernel]
+    public static void StepKernel(Index1D tid, ArrayView<float> p, ArrayView<float> g, ArrayView<float> s1, ArrayView<float> s2,
+        ArrayView<float> s3, ArrayView<int> segs, ArrayView<float> groups, ArrayView<float> norm, int threads, OptimizerParams a)
+    {
+        float clip = 1f;
+        if ((a.Flags & OptimizerParams.FlagClipNorm) != 0)
+        {
+            clip = MathF.Min(1f, a.MaxNorm / (MathF.Sqrt(norm[a.Slot]) + 1e-6f));
+            if (tid == 0) norm[1 - a.Slot] = 0f;
+        }
+        int i = tid;
+        if (i >= a.Length) return;
+        int k = FindSegment(segs, a.Segments, i);
+        bool first = (a.Flags & OptimizerParams.FlagFirstStep) != 0;
+        for (; i < a.Length; i += threads)
+        {
+            while (segs[k + 1] <= i) k++;
+            int gb = segs[a.Segments + 1 + k] * GroupSettings.Stride;
+            if (groups[gb + 4] != 0f) continue;
+            float lr = a.Lr * groups[gb], l2 = groups[gb + 1], l1 = groups[gb + 2], dwd = groups[gb + 3];
+            float p0 = p[i], gi = g[i] * clip;
+            if (a.ClipValue > 0f) gi = MathF.Min(MathF.Max(gi, -a.ClipValue), a.ClipValue);
+            float pi = p0;
+            if (dwd != 0f) pi *= 1f - lr * dwd;
+            gi = MathF.FusedMultiplyAdd(l2, p0, gi);
+            if ((a.Flags & OptimizerParams.FlagProximalL1) == 0) gi = MathF.FusedMultiplyAdd(l1, Sign(p0), gi);
+            if (a.Algorithm == 0)
+            {
+                if ((a.Flags & OptimizerParams.FlagMomentum) != 0)
+                {
+                    float b = first ? gi : MathF.FusedMultiplyAdd(a.Beta1, s1[i], (1f - a.Dampening) * gi);
+                    s1[i] = b;
+                    gi = (a.Flags & OptimizerParams.FlagNesterov) != 0 ? MathF.FusedMultiplyAdd(a.Beta1, b, gi) : b;
+                }
+                pi = MathF.FusedMultiplyAdd(-lr, gi, pi);
+            }
+            else if (a.Algorithm == 1)
+            {
+                float sum = MathF.FusedMultiplyAdd(gi, gi, s1[i]);
+                s1[i] = sum;
+                pi -= lr * gi / (MathF.Sqrt(sum) + a.Eps);
+            }
+            else if (a.Algorithm == 2)
+            {
+                float alpha = a.Beta2;
+                float v = MathF.FusedMultiplyAdd(alpha, s1[i], (1f - alpha) * gi * gi);
+                s1[i] = v;
+                if ((a.Flags & OptimizerParams.FlagCentered) != 0)
+                {
+                    float ga = MathF.FusedMultiplyAdd(alpha, s3[i], (1f - alpha) * gi);
+                    s3[i] = ga;
+                    v = MathF.FusedMultiplyAdd(-ga, ga, v);
+                }
+                float denom = MathF.Sqrt(v) + a.Eps;
+                if ((a.Flags & OptimizerParams.FlagMomentum) != 0)
+                {
+                    float b = MathF.FusedMultiplyAdd(a.Beta1, s2[i], gi / denom);
+                    s2[i] = b;
+                    pi = MathF.FusedMultiplyAdd(-lr, b, pi);
+                }
+                else pi -= lr * gi / denom;
+            }
+            else
+            {
+                float m = MathF.FusedMultiplyAdd(a.Beta1, s1[i], (1f - a.Beta1) * gi);
+                float v = MathF.FusedMultiplyAdd(a.Beta2, s2[i], (1f - a.Beta2) * gi * gi);
+                s1[i] = m; s2[i] = v;
+                if ((a.Flags & OptimizerParams.FlagAmsgrad) != 0) { v = MathF.Max(s3[i], v); s3[i] = v; }
+                float denom = MathF.Sqrt(v) * a.InvBc2Sqrt + a.Eps;
+                pi -= lr * a.InvBc1 * m / denom;
+            }
+            if ((a.Flags & OptimizerParams.FlagProximalL1) != 0 && l1 != 0f)
+                pi = Sign(pi) * MathF.Max(MathF.Abs(pi) - lr * l1, 0f);
+            p[i] = pi;
+        }
+    }
+
+    /// <summary>
+    /// Sum of squares of g over non-frozen groups, added to norm[slot] (zeroed by the previous step): grid-stride,
+    /// a warp shuffle reduction, then one atomic add per warp. norm[slot] must be 0 before the launch.
+    /// </summary>
+    [GpuKernel(ExplicitlyGrouped = true)]
+    public static void SumSquaresKernel(ArrayView<float> g, ArrayView<int> segs, ArrayView<float> groups, ArrayView<float> norm,
+        int length, int segments, int slot)
+    {
+        int i = Grid.GlobalIndex.X;
+        int threads = Grid.DimX * Group.DimX;
+        float sum = 0f;
+        if (i < length)
+        {
+            int k = FindSegment(segs, segments, i);
+            for (; i < length; i += threads)
+            {
+                while (segs[k + 1] <= i) k++;
+                if (groups[segs[segments + 1 + k] * GroupSettings.Stride + 4] != 0f) continue;
+                float x = g[i];
+                sum = MathF.FusedMultiplyAdd(x, x, sum);
+            }
+        }
+        for (int offset = Warp.WarpSize / 2; offset > 0; offset >>= 1)
+            sum += Warp.ShuffleDown(sum, offset);
+        if (Warp.LaneIdx == 0) Atomic.Add(ref norm[slot], sum);
+    }
+
+    // ---- launchers ----------------------------------------------------------------------------------------------
+
+    /// <summary>Threads of a grid-stride launch over n elements: enough to fill the device, at most n.</summary>
+    public static int StrideThreads(Accelerator acc, int n)
+        => Math.Max(1, Math.Min(n, acc.NumMultiprocessors * acc.MaxNumThreadsPerMultiprocessor * 2));
+
+    /// <summary>Launches <see cref="StepKernel"/> (one launch for the whole buffer).</summary>
+    public static void Launch(KernelCache k, ArrayView<float> p, ArrayView<float> g, ArrayView<float> s1, ArrayView<float> s2,
+        ArrayView<float> s3, ArrayView<int> segs, ArrayView<float> groups, ArrayView<float> norm, in OptimizerParams a)
+    {
+        int threads = StrideThreads(k.Accelerator, a.Length);
+        k.Get("optim.step", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, OptimizerParams>(StepKernel))
+            (threads, p, g, s1, s2, s3, segs, groups, norm, threads, a);
+        k.CountLaunch();
+    }
+
+    /// <summary>Launches <see cref="SumSquaresKernel"/> into norm[slot].</summary>
+    public static void LaunchSumSquares(KernelCache k, ArrayView<float> g, ArrayView<int> segs, ArrayView<float> groups, ArrayView<float> norm,
+        int segments, int slot)
+    {
+        var acc = k.Accelerator;
+        int n = (int)g.Length;
+        int group = Math.Min(256, acc.MaxNumThreadsPerGroup) / acc.WarpSize * acc.WarpSize;
+        int grid = Math.Max(1, Math.Min((n + group - 1) / group, acc.NumMultiprocessors * Math.Max(1, acc.MaxNumThreadsPerMultiprocessor / group) * 2));
+        k.Get("optim.sumsq", a => a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int>(SumSquaresKernel))
+            (new KernelConfig(grid, group), g, segs, groups, norm, n, segments, slot);
+        k.CountLaunch();
+    }
+
+    // ---- cost ---------------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Compulsory traffic of one step over n parameters: p and g read, p written, plus every state buffer read and
+    /// written (e.g. Adam: 7 floats = 28 bytes per parameter). FLOPs: about 4 per parameter for regularisation and
+    /// clipping plus the algorithm's own (SGD 4, AdaGrad 6, RMSprop 8, Adam 12).
+    /// </summary>
+    public static OpCost Cost(OptimizerHyper h, long n)
+    {
+        int states = StateCount(h);
+        double flops = 4 + h.Algorithm switch { OptimizerAlgorithm.Sgd => 4, OptimizerAlgorithm.Adagrad => 6, OptimizerAlgorithm.RmsProp => 8, _ => 12 };
+        return new OpCost(flops * n, (3 + 2 * states) * 4.0 * n);
+    }
+
+    /// <summary>Gradient-norm pass: reads g once, 2 FLOPs per element.</summary>
+    public static OpCost SumSquaresCost(long n) => new(2.0 * n, 4.0 * n);
+
+    /// <summary>State buffers the configuration reads and writes per step.</summary>
+    public static int StateCount(OptimizerHyper h) => h.Algorithm switch
+    {
+        OptimizerAlgorithm.Sgd => h.Momentum != 0 ? 1 : 0,
+        OptimizerAlgorithm.Adagrad => 1,
+        OptimizerAlgorithm.RmsProp => 1 + (h.Momentum > 0 ? 1 : 0) + (h.Centered ? 1 : 0),
+        _ => h.Amsgrad ? 3 : 2,
+    };
+}
