@@ -156,7 +156,7 @@ public struct OptimizerParams
 /// s3 = grad_avg; Adam s1 = exp_avg, s2 = exp_avg_sq, s3 = max_exp_avg_sq.
 /// Per element, in order: skip frozen groups; g *= clip (global norm); clamp g (value clip); p *= 1 - lr*decoupled;
 /// g += L2*p0 + L1*sign(p0) (p0: the parameter before the step; the L1 term only in subgradient mode); the algorithm's
-/// update; proximal L1 p = sign(p) max(|p| - lr*L1, 0). lr = step lr * group lr scale.
+/// update; proximal L1 p = sign(p) max(|p| - lr*L1, 0). lr = step lr * group lr scale (AdaGrad: the decayed lr).
 /// Segment table (int, dense over [0, n)): starts (S + 1, last = n) then group index (S); gaps map to a frozen group.
 /// </summary>
 public static partial class Optimizer
@@ -181,7 +181,9 @@ public static partial class Optimizer
         {
             if (groupOf[i] < 0 || groups[groupOf[i]].Frozen) continue;
             var grp = groups[groupOf[i]];
-            double glr = lr * grp.LrScale, p0 = p[i], gi = g[i] * clip;
+            // the step's learning rate (AdaGrad: decayed) also scales the decoupled decay and the proximal threshold
+            double glr = lr * grp.LrScale / (h.Algorithm == OptimizerAlgorithm.Adagrad ? 1 + (t - 1) * h.LrDecay : 1);
+            double p0 = p[i], gi = g[i] * clip;
             if (h.ClipValue > 0) gi = Math.Clamp(gi, -h.ClipValue, h.ClipValue);
             double pi = p0;
             if (grp.Decoupled != 0) pi *= 1 - glr * grp.Decoupled;
@@ -198,12 +200,9 @@ public static partial class Optimizer
                     pi -= glr * gi;
                     break;
                 case OptimizerAlgorithm.Adagrad:
-                    {
-                        double clr = glr / (1 + (t - 1) * h.LrDecay);
-                        s1[i] += gi * gi;
-                        pi -= clr * gi / (Math.Sqrt(s1[i]) + h.Eps);
-                        break;
-                    }
+                    s1[i] += gi * gi;
+                    pi -= glr * gi / (Math.Sqrt(s1[i]) + h.Eps);
+                    break;
                 case OptimizerAlgorithm.RmsProp:
                     {
                         s1[i] = h.Alpha * s1[i] + (1 - h.Alpha) * gi * gi;
@@ -368,9 +367,13 @@ public static partial class Optimizer
 
     // ---- launchers ----------------------------------------------------------------------------------------------
 
-    /// <summary>Threads of a grid-stride launch over n elements: enough to fill the device, at most n.</summary>
+    /// <summary>
+    /// Threads of a grid-stride launch over n elements: enough to fill the device, at most n. The CPU accelerator
+    /// runs one OS thread per simulated thread, so there it gets a single group.
+    /// </summary>
     public static int StrideThreads(Accelerator acc, int n)
-        => Math.Max(1, Math.Min(n, acc.NumMultiprocessors * acc.MaxNumThreadsPerMultiprocessor * 2));
+        => Math.Max(1, Math.Min(n, acc.AcceleratorType == AcceleratorType.CPU ? acc.MaxNumThreadsPerGroup
+            : acc.NumMultiprocessors * acc.MaxNumThreadsPerMultiprocessor * 2));
 
     /// <summary>Launches <see cref="StepKernel"/> (one launch for the whole buffer).</summary>
     public static void Launch(KernelCache k, ArrayView<float> p, ArrayView<float> g, ArrayView<float> s1, ArrayView<float> s2,
@@ -389,8 +392,10 @@ public static partial class Optimizer
     {
         var acc = k.Accelerator;
         int n = (int)g.Length;
-        int group = Math.Min(256, acc.MaxNumThreadsPerGroup) / acc.WarpSize * acc.WarpSize;
-        int grid = Math.Max(1, Math.Min((n + group - 1) / group, acc.NumMultiprocessors * Math.Max(1, acc.MaxNumThreadsPerMultiprocessor / group) * 2));
+        bool simulator = acc.AcceleratorType == AcceleratorType.CPU;   // one OS thread per simulated thread: keep it small
+        int group = simulator ? acc.WarpSize * 4 : Math.Min(256, acc.MaxNumThreadsPerGroup) / acc.WarpSize * acc.WarpSize;
+        int grid = simulator ? 1
+            : Math.Max(1, Math.Min((n + group - 1) / group, acc.NumMultiprocessors * Math.Max(1, acc.MaxNumThreadsPerMultiprocessor / group) * 2));
         k.Get("optim.sumsq", a => a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int>(SumSquaresKernel))
             (new KernelConfig(grid, group), g, segs, groups, norm, n, segments, slot);
         k.CountLaunch();

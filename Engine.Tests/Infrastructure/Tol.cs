@@ -16,6 +16,11 @@ public readonly record struct Tol(double Atol, double Rtol)
     public static Tol ForGemm(int k) => new(2e-6 * Math.Sqrt(Math.Max(k, 1)) * 4, 1e-5);
     /// <summary>float32 analytic backward against float64 central finite differences.</summary>
     public static readonly Tol FiniteDifference = new(1e-4, 2e-3);
+    /// <summary>
+    /// Fused optimizer trajectories (20 float32 steps against float64): each step adds a few roundings of an update of
+    /// size lr, and adaptive denominators sqrt(v) + eps amplify the rounding of v for small gradients.
+    /// </summary>
+    public static readonly Tol Optimizer = new(2e-5, 2e-5);
 
     /// <summary>Asserts <paramref name="got"/> matches <paramref name="expected"/> under this rule.</summary>
     public void AssertClose(ReadOnlySpan<float> got, ReadOnlySpan<double> expected, string what)
