@@ -254,6 +254,10 @@ public static partial class Optimizer
 
     private static float Sign(float x) => x > 0f ? 1f : x < 0f ? -1f : 0f;
 
+    // a*b + c. Not MathF.FusedMultiplyAdd: ILGPU 1.5.3's OpenCL backend emits an undeclared FusedMultiplyAdd() for it;
+    // ptxas contracts a*b + c into an FMA by default anyway.
+    private static float Fma(float a, float b, float c) => a * b + c;
+
     /// <summary>
     /// The fused step, grid-stride: thread tid updates tid, tid + T, ... (T = launched threads, coalesced). The segment
     /// of the first element is found by binary search, then a pointer only moves forward, so the lookup costs
@@ -285,48 +289,48 @@ public static partial class Optimizer
             if (a.ClipValue > 0f) gi = MathF.Min(MathF.Max(gi, -a.ClipValue), a.ClipValue);
             float pi = p0;
             if (dwd != 0f) pi *= 1f - lr * dwd;
-            gi = MathF.FusedMultiplyAdd(l2, p0, gi);
-            if ((a.Flags & OptimizerParams.FlagProximalL1) == 0) gi = MathF.FusedMultiplyAdd(l1, Sign(p0), gi);
+            gi = Fma(l2, p0, gi);
+            if ((a.Flags & OptimizerParams.FlagProximalL1) == 0) gi = Fma(l1, Sign(p0), gi);
             if (a.Algorithm == 0)
             {
                 if ((a.Flags & OptimizerParams.FlagMomentum) != 0)
                 {
-                    float b = first ? gi : MathF.FusedMultiplyAdd(a.Beta1, s1[i], (1f - a.Dampening) * gi);
+                    float b = first ? gi : Fma(a.Beta1, s1[i], (1f - a.Dampening) * gi);
                     s1[i] = b;
-                    gi = (a.Flags & OptimizerParams.FlagNesterov) != 0 ? MathF.FusedMultiplyAdd(a.Beta1, b, gi) : b;
+                    gi = (a.Flags & OptimizerParams.FlagNesterov) != 0 ? Fma(a.Beta1, b, gi) : b;
                 }
-                pi = MathF.FusedMultiplyAdd(-lr, gi, pi);
+                pi = Fma(-lr, gi, pi);
             }
             else if (a.Algorithm == 1)
             {
-                float sum = MathF.FusedMultiplyAdd(gi, gi, s1[i]);
+                float sum = Fma(gi, gi, s1[i]);
                 s1[i] = sum;
                 pi -= lr * gi / (MathF.Sqrt(sum) + a.Eps);
             }
             else if (a.Algorithm == 2)
             {
                 float alpha = a.Beta2;
-                float v = MathF.FusedMultiplyAdd(alpha, s1[i], (1f - alpha) * gi * gi);
+                float v = Fma(alpha, s1[i], (1f - alpha) * gi * gi);
                 s1[i] = v;
                 if ((a.Flags & OptimizerParams.FlagCentered) != 0)
                 {
-                    float ga = MathF.FusedMultiplyAdd(alpha, s3[i], (1f - alpha) * gi);
+                    float ga = Fma(alpha, s3[i], (1f - alpha) * gi);
                     s3[i] = ga;
-                    v = MathF.FusedMultiplyAdd(-ga, ga, v);
+                    v = Fma(-ga, ga, v);
                 }
                 float denom = MathF.Sqrt(v) + a.Eps;
                 if ((a.Flags & OptimizerParams.FlagMomentum) != 0)
                 {
-                    float b = MathF.FusedMultiplyAdd(a.Beta1, s2[i], gi / denom);
+                    float b = Fma(a.Beta1, s2[i], gi / denom);
                     s2[i] = b;
-                    pi = MathF.FusedMultiplyAdd(-lr, b, pi);
+                    pi = Fma(-lr, b, pi);
                 }
                 else pi -= lr * gi / denom;
             }
             else
             {
-                float m = MathF.FusedMultiplyAdd(a.Beta1, s1[i], (1f - a.Beta1) * gi);
-                float v = MathF.FusedMultiplyAdd(a.Beta2, s2[i], (1f - a.Beta2) * gi * gi);
+                float m = Fma(a.Beta1, s1[i], (1f - a.Beta1) * gi);
+                float v = Fma(a.Beta2, s2[i], (1f - a.Beta2) * gi * gi);
                 s1[i] = m; s2[i] = v;
                 if ((a.Flags & OptimizerParams.FlagAmsgrad) != 0) { v = MathF.Max(s3[i], v); s3[i] = v; }
                 float denom = MathF.Sqrt(v) * a.InvBc2Sqrt + a.Eps;
@@ -338,16 +342,22 @@ public static partial class Optimizer
         }
     }
 
+    /// <summary>Largest thread group of <see cref="SumSquaresKernel"/> (its shared-memory size; groups are powers of two).</summary>
+    public const int SumSquaresMaxGroup = 256;
+
     /// <summary>
     /// Sum of squares of g over non-frozen groups, added to norm[slot] (zeroed by the previous step): grid-stride,
-    /// a warp shuffle reduction, then one atomic add per warp. norm[slot] must be 0 before the launch.
+    /// a shared-memory tree reduction per group (portable: OpenCL has no generic warp shuffle in ILGPU), then one
+    /// atomic add per group. The group size must be a power of two no larger than <see cref="SumSquaresMaxGroup"/>.
     /// </summary>
     [GpuKernel(ExplicitlyGrouped = true)]
     public static void SumSquaresKernel(ArrayView<float> g, ArrayView<int> segs, ArrayView<float> groups, ArrayView<float> norm,
         int length, int segments, int slot)
     {
+        var shared = SharedMemory.Allocate<float>(SumSquaresMaxGroup);
+        int t = Group.IdxX, dim = Group.DimX;
         int i = Grid.GlobalIndex.X;
-        int threads = Grid.DimX * Group.DimX;
+        int threads = Grid.DimX * dim;
         float sum = 0f;
         if (i < length)
         {
@@ -357,12 +367,17 @@ public static partial class Optimizer
                 while (segs[k + 1] <= i) k++;
                 if (groups[segs[segments + 1 + k] * GroupSettings.Stride + 4] != 0f) continue;
                 float x = g[i];
-                sum = MathF.FusedMultiplyAdd(x, x, sum);
+                sum = Fma(x, x, sum);
             }
         }
-        for (int offset = Warp.WarpSize / 2; offset > 0; offset >>= 1)
-            sum += Warp.ShuffleDown(sum, offset);
-        if (Warp.LaneIdx == 0) Atomic.Add(ref norm[slot], sum);
+        shared[t] = sum;
+        Group.Barrier();
+        for (int s = dim / 2; s > 0; s >>= 1)
+        {
+            if (t < s) shared[t] += shared[t + s];
+            Group.Barrier();
+        }
+        if (t == 0) Atomic.Add(ref norm[slot], shared[0]);
     }
 
     // ---- launchers ----------------------------------------------------------------------------------------------
@@ -393,7 +408,7 @@ public static partial class Optimizer
         var acc = k.Accelerator;
         int n = (int)g.Length;
         bool simulator = acc.AcceleratorType == AcceleratorType.CPU;   // one OS thread per simulated thread: keep it small
-        int group = simulator ? acc.WarpSize * 4 : Math.Min(256, acc.MaxNumThreadsPerGroup) / acc.WarpSize * acc.WarpSize;
+        int group = simulator ? 16 : 1 << (int)Math.Log2(Math.Min(SumSquaresMaxGroup, acc.MaxNumThreadsPerGroup));
         int grid = simulator ? 1
             : Math.Max(1, Math.Min((n + group - 1) / group, acc.NumMultiprocessors * Math.Max(1, acc.MaxNumThreadsPerMultiprocessor / group) * 2));
         k.Get("optim.sumsq", a => a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int>(SumSquaresKernel))
