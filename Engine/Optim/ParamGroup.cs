@@ -120,5 +120,8 @@ internal static class Validate
     public static double Positive(string name, double value) => Range(name, value, 0, false, double.PositiveInfinity, false);
 
     public static double PositiveOrOff(string name, double value)
-        => value == 0 ? 0 : Range(name, value, 0, false, double.PositiveInfinity, false);
+    {
+        if (value == 0 || (value > 0 && double.IsFinite(value))) return value;
+        throw new ArgumentOutOfRangeException(name, value, $"{name} = {value} is outside the valid range (0, inf), or 0 for off");
+    }
 }
