@@ -20,6 +20,11 @@ public readonly record struct Tol(double Atol, double Rtol)
     public static readonly Tol Loss = new(1e-6, 2e-5);
     /// <summary>Batch norm forward and backward (float32 statistics over up to a few thousand elements per channel).</summary>
     public static readonly Tol BatchNorm = new(1e-5, 1e-5);
+    /// <summary>
+    /// Fused optimizer trajectories (20 float32 steps against float64): each step adds a few roundings of an update of
+    /// size lr, and adaptive denominators sqrt(v) + eps amplify the rounding of v for small gradients.
+    /// </summary>
+    public static readonly Tol Optimizer = new(2e-5, 2e-5);
 
     /// <summary>Asserts <paramref name="got"/> matches <paramref name="expected"/> under this rule.</summary>
     public void AssertClose(ReadOnlySpan<float> got, ReadOnlySpan<double> expected, string what)
