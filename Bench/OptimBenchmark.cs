@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Runtime.Intrinsics;
 using GpuNet.Kernels;
 using GpuNet.Optim;
-using K = GpuNet.Kernels.Optimizer;
+using K = GpuNet.Kernels.OptimizerOp;
 
 namespace GpuNet.Bench;
 

@@ -1,6 +1,6 @@
 using GpuNet.Kernels;
 using GpuNet.Optim;
-using K = GpuNet.Kernels.Optimizer;
+using K = GpuNet.Kernels.OptimizerOp;
 
 namespace GpuNet.Tests;
 

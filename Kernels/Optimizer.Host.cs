@@ -4,7 +4,7 @@ using System.Runtime.Intrinsics;
 
 namespace GpuNet.Kernels;
 
-public static partial class Optimizer
+public static partial class OptimizerOp
 {
     // ---- SIMD host implementation ---------------------------------------------------------------------------------
     // The buffer is split into one chunk per core; each chunk walks the segments it overlaps, so the group settings

@@ -14,7 +14,7 @@ namespace GpuNet.Kernels;
 /// update; proximal L1 p = sign(p) max(|p| - lr*L1, 0). lr = step lr * group lr scale (AdaGrad: the decayed lr).
 /// Segment table (int, dense over [0, n)): starts (S + 1, last = n) then group index (S); gaps map to a frozen group.
 /// </summary>
-public static partial class Optimizer
+public static partial class OptimizerOp
 {
     // ---- float64 reference (the spec: torch.optim pseudo-code, step for step) -------------------------------------
 

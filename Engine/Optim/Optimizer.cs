@@ -1,5 +1,5 @@
 using GpuNet.Kernels;
-using K = GpuNet.Kernels.Optimizer;
+using K = GpuNet.Kernels.OptimizerOp;
 
 namespace GpuNet.Optim;
 
