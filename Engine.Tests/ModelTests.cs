@@ -219,3 +219,30 @@ public abstract class ModelTests(DeviceFixture f) : DeviceTestBase(f)
 public sealed class ModelTestsCpu(CpuFixture f) : ModelTests(f), IClassFixture<CpuFixture>;
 public sealed class ModelTestsIlgpuCpu(IlgpuCpuFixture f) : ModelTests(f), IClassFixture<IlgpuCpuFixture>;
 public sealed class ModelTestsCuda(CudaFixture f) : ModelTests(f), IClassFixture<CudaFixture>;
+
+/// <summary>The same model, seed and batch give the same loss and gradients on the host path and the GPU kernels.</summary>
+public sealed class ModelParityTests
+{
+    [Theory, MemberData(nameof(TestNets.Names), MemberType = typeof(TestNets))]
+    public void CpuAndIlgpuCpuAgree(string name)
+    {
+        var c = TestNets.Get(name);
+        (float Loss, float[] Grads, float[] Buffers) Run(string device)
+        {
+            using var d = Device.Create(device);
+            var loss = c.Loss();
+            using var model = Model.Build(d, c.Net(), c.Input, 4, new ModelOptions { Seed = 11 });
+            var (x, t, labels) = TestNets.Data(c, loss, model.OutputShape, 4, seed: 3);
+            using var tx = d.FromArray(x, [4, .. c.Input]);
+            using var target = labels is not null ? d.FromArray(labels, 4) : d.FromArray(t!, [4, .. model.OutputShape]);
+            using var lossValue = d.Zeros(1);
+            model.ForwardBackward(tx, target, loss, lossValue);
+            return (lossValue.ToArray()[0], model.Gradients!.ToArray(), model.Buffers.ToArray());
+        }
+        var cpu = Run("cpu");
+        var sim = Run("ilgpu-cpu");
+        Tol.Loss.AssertClose([sim.Loss], [cpu.Loss], $"{name}: loss ilgpu-cpu vs cpu");
+        Tol.Parity.AssertClose(sim.Grads, TestData.D(cpu.Grads), $"{name}: gradients ilgpu-cpu vs cpu");
+        Tol.BatchNorm.AssertClose(sim.Buffers, TestData.D(cpu.Buffers), $"{name}: running statistics ilgpu-cpu vs cpu");
+    }
+}

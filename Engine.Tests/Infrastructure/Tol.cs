@@ -16,6 +16,8 @@ public readonly record struct Tol(double Atol, double Rtol)
     public static Tol ForGemm(int k) => new(2e-6 * Math.Sqrt(Math.Max(k, 1)) * 4, 1e-5);
     /// <summary>float32 analytic backward against float64 central finite differences.</summary>
     public static readonly Tol FiniteDifference = new(1e-4, 2e-3);
+    /// <summary>Whole-model gradients of two float32 backends (different summation orders in GEMM and reductions).</summary>
+    public static readonly Tol Parity = new(1e-5, 1e-4);
     /// <summary>Loss values and loss gradients (float32 sums of a few hundred transcendental terms).</summary>
     public static readonly Tol Loss = new(1e-6, 2e-5);
     /// <summary>Batch norm forward and backward (float32 statistics over up to a few thousand elements per channel).</summary>
