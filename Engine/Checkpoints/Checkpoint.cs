@@ -118,7 +118,9 @@ public static class Checkpoint
     /// <summary>
     /// Strict restore for an exact resume: every parameter and buffer of <paramref name="model"/> must be in the file
     /// with the same shape and a floating-point dtype, and the file may hold no other tensors besides
-    /// <c>optimizer.*</c>; the model's <see cref="Model.Step"/> is restored when saved. With <paramref name="optimizer"/>,
+    /// <c>optimizer.*</c>; the model's <see cref="Model.Step"/> is restored when saved. A network with dropout must
+    /// have been built with the saved <see cref="ModelOptions.Seed"/>, which keys the masks (with another seed the
+    /// resumed run would draw other masks). With <paramref name="optimizer"/>,
     /// the file must hold the state of an optimizer of the same kind and configuration, which is restored too.
     /// Everything is checked before anything is written, so a failed restore changes nothing.
     /// </summary>
@@ -148,6 +150,9 @@ public static class Checkpoint
         if (dtypes.Count > 0) problems.Add($"dtype mismatches [{string.Join("; ", dtypes)}]");
         if (file.InputShape is { } input && !input.SequenceEqual(model.InputShape))
             problems.Add($"input shape: the model takes {ShapeUtil.Format(model.InputShape)}, the checkpoint was saved from a model taking {ShapeUtil.Format(input)}");
+        if (file.ModelSeed is { } seed && seed != model.Options.Seed && HasDropout(model))
+            problems.Add($"dropout masks are keyed by ModelOptions.Seed: the checkpoint was saved from a model built with Seed = {seed}, this one has " +
+                $"{model.Options.Seed}; build it with Seed = {seed} to resume exactly");
         if (optimizer is not null)
         {
             if (file.Optimizer is null) problems.Add($"the file holds no optimizer state, an {optimizer.Name} was given");
@@ -234,6 +239,8 @@ public static class Checkpoint
         return new LoadReport(path, loaded, missing, skipped, unused, frozen);
     }
 
+    private static bool HasDropout(Model model) => model.Layers.Any(l => l is Dropout);
+
     private static string ModelJson(Model model) => SafeTensorsFormat.Json(w =>
     {
         w.WriteStartObject();
@@ -245,6 +252,8 @@ public static class Checkpoint
         w.WriteEndArray();
         w.WriteNumber("batch_size", model.BatchSize);
         w.WriteNumber("step", model.Step);
+        w.WriteString("seed", model.Options.Seed.ToString(CultureInfo.InvariantCulture));
+        w.WriteBoolean("dropout", HasDropout(model));
         w.WriteStartArray("parameters");
         foreach (var e in model.ParameterTable)
         {

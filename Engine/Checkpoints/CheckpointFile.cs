@@ -59,6 +59,8 @@ public sealed class CheckpointFile
     public int[]? OutputShape { get; private set; }
     /// <summary>The saved model's <see cref="Nn.Model.Step"/> (keys dropout masks), if saved.</summary>
     public long? ModelStep { get; private set; }
+    /// <summary>The saved model's <see cref="Nn.ModelOptions.Seed"/> (init and dropout masks), if saved.</summary>
+    public ulong? ModelSeed { get; private set; }
     /// <summary>The saved parameter table (name, shape, buffer or parameter), if saved.</summary>
     public IReadOnlyList<SavedParameter>? ParameterTable { get; private set; }
     /// <summary>The optimizer's kind, step count, learning rate and state tensors (from <c>optimizer.*</c>), if saved.</summary>
@@ -100,6 +102,12 @@ public sealed class CheckpointFile
             if (!r.TryGetProperty("step", out var s) || !s.TryGetInt64(out long step) || step < 0)
                 throw new FormatException($"{Checkpoint.Keys.Model}.step must be an integer >= 0");
             ModelStep = step;
+            if (r.TryGetProperty("seed", out var seed))
+            {
+                if (seed.ValueKind != JsonValueKind.String || !ulong.TryParse(seed.GetString(), NumberStyles.None, CultureInfo.InvariantCulture, out ulong sv))
+                    throw new FormatException($"{Checkpoint.Keys.Model}.seed must be a decimal unsigned 64-bit integer string, found {seed.GetRawText()}");
+                ModelSeed = sv;
+            }
             if (!r.TryGetProperty("parameters", out var ps) || ps.ValueKind != JsonValueKind.Array)
                 throw new FormatException($"{Checkpoint.Keys.Model}.parameters must be an array");
             var table = new List<SavedParameter>();
