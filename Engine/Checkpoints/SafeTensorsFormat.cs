@@ -1,0 +1,281 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+
+namespace GpuNet.Checkpoints;
+
+/// <summary>
+/// The safetensors layout (huggingface/safetensors): an 8-byte little-endian header length N, N bytes of UTF-8 JSON
+/// <c>{"name": {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {string: string}}</c> padded with
+/// spaces to a multiple of 8, then the raw little-endian tensor bytes, offsets relative to the start of that data.
+/// The reader checks what the reference implementation checks (offsets contiguous, in range, matching shape and
+/// dtype, the data fully covered) and names the tensor and the numbers when something does not hold.
+/// </summary>
+internal static class SafeTensorsFormat
+{
+    public const string MetadataKey = "__metadata__";
+    /// <summary>The reference implementation refuses headers over 100 MB.</summary>
+    public const long MaxHeaderBytes = 100_000_000;
+
+    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>Writes the header and data of <paramref name="tensors"/>, in that order, to <paramref name="stream"/>.</summary>
+    public static void Write(Stream stream, IReadOnlyList<CheckpointTensor> tensors, IReadOnlyDictionary<string, string>? metadata)
+    {
+        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("safetensors writing needs a little-endian machine");
+        var names = new HashSet<string>();
+        foreach (var t in tensors)
+            if (!names.Add(t.Name)) throw new ArgumentException($"two tensors are named '{t.Name}'", nameof(tensors));
+        var header = new MemoryStream();
+        using (var w = new Utf8JsonWriter(header, WriterOptions))
+        {
+            w.WriteStartObject();
+            if (metadata is { Count: > 0 })
+            {
+                w.WriteStartObject(MetadataKey);
+                foreach (var (k, v) in metadata) w.WriteString(k, v);
+                w.WriteEndObject();
+            }
+            long at = 0;
+            foreach (var t in tensors)
+            {
+                w.WriteStartObject(t.Name);
+                w.WriteString("dtype", t.FileDType);
+                w.WriteStartArray("shape");
+                foreach (int d in t.Shape) w.WriteNumberValue(d);
+                w.WriteEndArray();
+                w.WriteStartArray("data_offsets");
+                w.WriteNumberValue(at);
+                w.WriteNumberValue(at + t.ByteLength);
+                w.WriteEndArray();
+                w.WriteEndObject();
+                at += t.ByteLength;
+            }
+            w.WriteEndObject();
+        }
+        int pad = (int)((8 - header.Length % 8) % 8);
+        for (int i = 0; i < pad; i++) header.WriteByte((byte)' ');
+        Span<byte> len = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)header.Length);
+        stream.Write(len);
+        header.Position = 0;
+        header.CopyTo(stream);
+        foreach (var t in tensors) stream.Write(t.Bytes);
+    }
+
+    /// <summary>
+    /// Writes atomically: a temporary file in the same directory, flushed to the disk, then moved over
+    /// <paramref name="path"/>. Any failure deletes the temporary file and leaves an existing file untouched.
+    /// <paramref name="wrap"/> (tests) wraps the file stream.
+    /// </summary>
+    public static void WriteAtomic(string path, Func<IReadOnlyList<CheckpointTensor>> tensors, IReadOnlyDictionary<string, string>? metadata,
+        Func<Stream, Stream>? wrap = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        string full = Path.GetFullPath(path);
+        string dir = Path.GetDirectoryName(full) ?? throw new ArgumentException($"'{path}' has no directory", nameof(path));
+        if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"checkpoint '{path}': directory '{dir}' does not exist");
+        string temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var fs = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+            {
+                var s = wrap is null ? fs : wrap(fs);
+                Write(s, tensors(), metadata);
+                s.Flush();
+                fs.Flush(flushToDisk: true);
+            }
+            File.Move(temp, full, overwrite: true);
+        }
+        catch
+        {
+            try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            throw;
+        }
+    }
+
+    /// <summary>Reads and validates a whole file.</summary>
+    public static (List<CheckpointTensor> Tensors, Dictionary<string, string> Metadata, long HeaderLength) Read(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("safetensors reading needs a little-endian machine");
+        if (!File.Exists(path)) throw new FileNotFoundException($"checkpoint '{path}' does not exist", path);
+        long fileLength = new FileInfo(path).Length;
+        if (fileLength > Array.MaxLength) throw new CheckpointException(path, $"the file has {fileLength} bytes; files over {Array.MaxLength} bytes are not supported");
+        var bytes = File.ReadAllBytes(path);
+        return Parse(path, bytes);
+    }
+
+    private static CheckpointException Fail(string path, string problem, Exception? inner = null) => new(path, problem, inner);
+
+    internal static (List<CheckpointTensor>, Dictionary<string, string>, long) Parse(string path, byte[] bytes)
+    {
+        if (bytes.Length < 8)
+            throw Fail(path, $"truncated: the file has {bytes.Length} bytes, fewer than the 8-byte header length that starts a safetensors file");
+        ulong n = BinaryPrimitives.ReadUInt64LittleEndian(bytes);
+        if (n > (ulong)(bytes.Length - 8))
+            throw Fail(path, $"header length {n} is larger than the file: {bytes.Length} bytes, {(n > long.MaxValue - 8 ? "more" : (n + 8).ToString())} needed (truncated or not a safetensors file)");
+        if (n > MaxHeaderBytes) throw Fail(path, $"header length {n} exceeds the {MaxHeaderBytes}-byte limit of the format");
+        int headerLength = (int)n;
+        var data = new ReadOnlyMemory<byte>(bytes, 8 + headerLength, bytes.Length - 8 - headerLength);
+
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(new ReadOnlyMemory<byte>(bytes, 8, headerLength)); }
+        catch (JsonException e) { throw Fail(path, $"invalid JSON header ({headerLength} bytes): {e.Message}", e); }
+        using (doc)
+        {
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                throw Fail(path, $"the JSON header must be an object, found {doc.RootElement.ValueKind}");
+            var metadata = new Dictionary<string, string>();
+            var infos = new List<(string Name, string DType, int Size, int[] Shape, long Begin, long End)>();
+            var seen = new HashSet<string>();
+            foreach (var p in doc.RootElement.EnumerateObject())
+            {
+                if (!seen.Add(p.Name)) throw Fail(path, $"the header names '{p.Name}' twice");
+                if (p.Name == MetadataKey)
+                {
+                    if (p.Value.ValueKind != JsonValueKind.Object) throw Fail(path, $"{MetadataKey} must be an object of strings, found {p.Value.ValueKind}");
+                    foreach (var m in p.Value.EnumerateObject())
+                    {
+                        if (m.Value.ValueKind != JsonValueKind.String)
+                            throw Fail(path, $"{MetadataKey} value of '{m.Name}' must be a string, found {m.Value.ValueKind}");
+                        if (!metadata.TryAdd(m.Name, m.Value.GetString()!)) throw Fail(path, $"{MetadataKey} names '{m.Name}' twice");
+                    }
+                    continue;
+                }
+                infos.Add(ParseInfo(path, p));
+            }
+
+            foreach (var t in infos)
+            {
+                if (t.End > data.Length)
+                    throw Fail(path, $"tensor '{t.Name}': data_offsets [{t.Begin}, {t.End}] lie outside the data section of {data.Length} bytes (truncated file?)");
+                long need = ShapeUtil.Count(t.Shape) * t.Size;
+                if (t.End - t.Begin != need)
+                    throw Fail(path, $"tensor '{t.Name}': data_offsets [{t.Begin}, {t.End}] hold {t.End - t.Begin} bytes, shape {ShapeUtil.Format(t.Shape)} of {t.DType} needs {need}");
+            }
+            var ordered = infos.OrderBy(t => t.Begin).ThenBy(t => t.End).ToList();
+            long at = 0;
+            string? previous = null;
+            foreach (var t in ordered)
+            {
+                if (t.Begin < at)
+                    throw Fail(path, $"tensor '{t.Name}': data_offsets [{t.Begin}, {t.End}] overlap tensor '{previous}', which ends at {at}");
+                if (t.Begin > at)
+                    throw Fail(path, $"tensor '{t.Name}': data_offsets [{t.Begin}, {t.End}] leave a gap after byte {at} (tensors must be contiguous)");
+                at = t.End;
+                previous = t.Name;
+            }
+            if (at != data.Length)
+                throw Fail(path, $"the tensors cover {at} bytes of data but the data section has {data.Length} (trailing bytes)");
+
+            var tensors = new List<CheckpointTensor>(ordered.Count);
+            foreach (var t in ordered)
+            {
+                var span = data.Span[(int)t.Begin..(int)t.End];
+                tensors.Add(Decode(path, t.Name, t.DType, t.Shape, span));
+            }
+            return (tensors, metadata, headerLength);
+        }
+    }
+
+    private static (string, string, int, int[], long, long) ParseInfo(string path, JsonProperty p)
+    {
+        string name = p.Name;
+        if (name.Length == 0) throw Fail(path, "a tensor has an empty name");
+        var v = p.Value;
+        if (v.ValueKind != JsonValueKind.Object) throw Fail(path, $"tensor '{name}': entry must be an object, found {v.ValueKind}");
+        if (!v.TryGetProperty("dtype", out var dt) || dt.ValueKind != JsonValueKind.String)
+            throw Fail(path, $"tensor '{name}': missing or non-string \"dtype\"");
+        string dtype = dt.GetString()!;
+        int size = dtype switch
+        {
+            "F32" or "I32" => 4,
+            "F16" or "BF16" => 2,
+            "F64" or "I64" => 8,
+            _ => throw Fail(path, $"tensor '{name}': unsupported dtype '{dtype}' (supported: F32, I32; converted on read: F16, BF16, F64 to float32, I64 to int32)"),
+        };
+        if (!v.TryGetProperty("shape", out var sh) || sh.ValueKind != JsonValueKind.Array)
+            throw Fail(path, $"tensor '{name}': missing or non-array \"shape\"");
+        var shape = new int[sh.GetArrayLength()];
+        int i = 0;
+        foreach (var d in sh.EnumerateArray())
+        {
+            if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt32(out int dim) || dim < 0)
+                throw Fail(path, $"tensor '{name}': shape entry {i} ({d.GetRawText()}) is not an integer in [0, {int.MaxValue}]");
+            shape[i++] = dim;
+        }
+        long count = 1;
+        foreach (int dim in shape)
+            if (dim != 0 && count > long.MaxValue / 8 / dim) throw Fail(path, $"tensor '{name}': shape {ShapeUtil.Format(shape)} is too large");
+            else count *= dim;
+        if (count > Array.MaxLength) throw Fail(path, $"tensor '{name}': shape {ShapeUtil.Format(shape)} holds {count} elements, more than an array can");
+        if (!v.TryGetProperty("data_offsets", out var off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2)
+            throw Fail(path, $"tensor '{name}': \"data_offsets\" must be an array of two integers [begin, end]");
+        var o = off.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.Number && e.TryGetInt64(out long x) && x >= 0 ? x : -1).ToArray();
+        if (o[0] < 0 || o[1] < 0)
+            throw Fail(path, $"tensor '{name}': data_offsets {off.GetRawText()} must be non-negative integers");
+        if (o[1] < o[0]) throw Fail(path, $"tensor '{name}': data_offsets [{o[0]}, {o[1]}] end before they begin");
+        return (name, dtype, size, shape, o[0], o[1]);
+    }
+
+    private static CheckpointTensor Decode(string path, string name, string dtype, int[] shape, ReadOnlySpan<byte> src)
+    {
+        int n = (int)ShapeUtil.Count(shape);
+        switch (dtype)
+        {
+            case "F32":
+            {
+                var f = new float[n];
+                src.CopyTo(MemoryMarshal.AsBytes(f.AsSpan()));
+                return CheckpointTensor.FromFile(name, dtype, shape, f, null);
+            }
+            case "I32":
+            {
+                var v = new int[n];
+                src.CopyTo(MemoryMarshal.AsBytes(v.AsSpan()));
+                return CheckpointTensor.FromFile(name, dtype, shape, null, v);
+            }
+            case "F16":
+            {
+                var f = new float[n];
+                for (int i = 0; i < n; i++) f[i] = (float)BitConverter.UInt16BitsToHalf(BinaryPrimitives.ReadUInt16LittleEndian(src[(2 * i)..]));
+                return CheckpointTensor.FromFile(name, dtype, shape, f, null);
+            }
+            case "BF16":
+            {
+                var f = new float[n];
+                for (int i = 0; i < n; i++) f[i] = BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(src[(2 * i)..]) << 16);
+                return CheckpointTensor.FromFile(name, dtype, shape, f, null);
+            }
+            case "F64":
+            {
+                var f = new float[n];
+                for (int i = 0; i < n; i++) f[i] = (float)BinaryPrimitives.ReadDoubleLittleEndian(src[(8 * i)..]);
+                return CheckpointTensor.FromFile(name, dtype, shape, f, null);
+            }
+            default:   // I64
+            {
+                var v = new int[n];
+                for (int i = 0; i < n; i++)
+                {
+                    long x = BinaryPrimitives.ReadInt64LittleEndian(src[(8 * i)..]);
+                    if (x < int.MinValue || x > int.MaxValue)
+                        throw Fail(path, $"tensor '{name}': I64 element {i} = {x} does not fit in int32");
+                    v[i] = (int)x;
+                }
+                return CheckpointTensor.FromFile(name, dtype, shape, null, v);
+            }
+        }
+    }
+
+    /// <summary>UTF-8 text of a JSON value written by <paramref name="write"/>.</summary>
+    public static string Json(Action<Utf8JsonWriter> write)
+    {
+        var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms, WriterOptions)) write(w);
+        return Encoding.UTF8.GetString(ms.ToArray());
+    }
+}
