@@ -48,7 +48,8 @@ internal static class DataFetcher
             log?.WriteLine($"{source.Name}: all {source.Files.Count} files present in {dir} (sizes and sha256 verified)");
             return new FetchResult(source.Name, dir, false, clock.Elapsed.TotalSeconds, source.Files);
         }
-        var tmp = Directory.CreateTempSubdirectory(Path.Combine(root, $".fetch-{source.Name}-")).FullName;
+        // The temporary directory sits in the cache root, on the same file system as the destination.
+        var tmp = Directory.CreateDirectory(Path.Combine(root, $".fetch-{source.Name}-{Environment.ProcessId}-{Path.GetRandomFileName()}")).FullName;
         try
         {
             IReadOnlyDictionary<string, string> got;
