@@ -48,11 +48,10 @@ public static class Idx
             labels[i] = raw[i];
         }
         var features = GC.AllocateUninitializedArray<float>(pixels.Length);
-        const float inv255 = 1f / 255f;
         Parallel.For(0, count, i =>
         {
             int n = rows * cols, o = i * n;
-            for (int j = 0; j < n; j++) features[o + j] = pixels[o + j] * inv255;
+            for (int j = 0; j < n; j++) features[o + j] = pixels[o + j] / 255f; // correctly rounded: exactly b/255 in float32
         });
         return Dataset.Classification(name, features, [1, rows, cols], labels, classCount);
     }
