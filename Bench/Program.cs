@@ -19,5 +19,6 @@ var root = new RootCommand("GpuNet benchmarks: devices, machine peak (FMA, copy 
     PeakCommand.Create(),
     GemmCommand.Create(),
     KernelsCommand.Create(),
+    DataCommand.Create(),
 };
 return Cli.Run(root, args);
