@@ -10,20 +10,6 @@ using System.Text.Json;
 
 namespace GpuNet.Tests;
 
-/// <summary>A directory deleted at the end of the test.</summary>
-internal sealed class TempDir : IDisposable
-{
-    public TempDir()
-    {
-        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "gpunet-ckpt-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(Path);
-    }
-
-    public string Path { get; }
-    public string File(string name) => System.IO.Path.Combine(Path, name);
-    public string[] Entries => Directory.GetFileSystemEntries(Path).Select(System.IO.Path.GetFileName).Order().ToArray()!;
-    public void Dispose() => Directory.Delete(Path, recursive: true);
-}
 
 /// <summary>The network, data and training loop the checkpoint tests share.</summary>
 internal static class CkptNet

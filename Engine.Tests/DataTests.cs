@@ -3,14 +3,6 @@ using GpuNet.Data;
 
 namespace GpuNet.Tests;
 
-/// <summary>Temporary directory removed at the end of a test.</summary>
-internal sealed class TempDir : IDisposable
-{
-    public TempDir() => Path = Directory.CreateTempSubdirectory("gpunet-data-test-").FullName;
-    public string Path { get; }
-    public string this[string name] => System.IO.Path.Combine(Path, name);
-    public void Dispose() { try { Directory.Delete(Path, recursive: true); } catch (IOException) { } }
-}
 
 /// <summary>Readers, built-in sets, split, standardisation and fetch: host-only tests.</summary>
 public sealed class DataTests

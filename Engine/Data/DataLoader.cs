@@ -57,7 +57,7 @@ public sealed class Batch
 /// the only allocation of an epoch). The loader owns its tensors: dispose it when done.
 /// </para>
 /// </summary>
-public sealed class DataLoader : IDisposable
+public sealed class DataLoader : Training.IBatchSource, IDisposable
 {
     private readonly Dataset _data;
     private readonly bool _labels;
@@ -172,6 +172,14 @@ public sealed class DataLoader : IDisposable
         if (!Shuffle) return;
         var rng = new SplitMix64(SplitMix64.At(Seed, (ulong)epoch));
         DataSplit.Shuffle(destination, ref rng);
+    }
+
+    /// <summary>Samples per epoch (the last partial batch excluded when <see cref="DropLast"/>).</summary>
+    public int Count => DropLast ? BatchCount * BatchSize : _data.Count;
+
+    IEnumerable<Training.Batch> Training.IBatchSource.Batches(int epoch)
+    {
+        foreach (var b in Batches(epoch)) yield return new Training.Batch(b.X, b.Y, b.Size);
     }
 
     /// <summary>
