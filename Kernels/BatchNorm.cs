@@ -384,21 +384,22 @@ public static class BatchNormOp
     /// </summary>
     public static void Host(BatchNormArgs a, ArraySegment<float> x, ArraySegment<float> gamma, ArraySegment<float> beta,
         ArraySegment<float> runningMean, ArraySegment<float> runningVar, ArraySegment<float> saveMean, ArraySegment<float> saveInvStd, ArraySegment<float> y)
-    {
-        int n = a.N, c = a.C, s = a.S, m = n * s;
-        ForBlocks(a, (c0, cw) =>
+        => ForBlocks(a, (a, x, gamma, beta, runningMean, runningVar, saveMean, saveInvStd, y), static (t, c0, cw) =>
         {
+            var (a, x, gamma, beta, runningMean, runningVar, saveMean, saveInvStd, y) = t;
+            int n = a.N, c = a.C, s = a.S, m = n * s;
             int w = cw * s;
-            var meanCol = new double[w];
-            var mean = new double[cw];
-            var inv = new double[cw];
+            using var frame = HostPool.Enter();
+            var meanCol = HostPool.Doubles(w);
+            var mean = HostPool.Doubles(cw);
+            var inv = HostPool.Doubles(cw);
             if (a.Training != 0)
             {
-                var acc = new double[w];
+                var acc = HostPool.Doubles(w);
                 for (int b = 0; b < n; b++) AddWide(x.AsSpan((b * c + c0) * s, w), acc);
                 for (int q = 0; q < cw; q++) mean[q] = SumRange(acc, q * s, s) / m;
                 Expand(mean, s, meanCol);
-                Array.Clear(acc);
+                acc.Clear();
                 for (int b = 0; b < n; b++) AddSquaredDeviationWide(x.AsSpan((b * c + c0) * s, w), meanCol, acc);
                 for (int q = 0; q < cw; q++)
                 {
@@ -424,12 +425,12 @@ public static class BatchNormOp
                 for (int q = 0; q < cw; q++) { saveMean[c0 + q] = (float)mean[q]; saveInvStd[c0 + q] = (float)inv[q]; }
 
             // y = (x - mean) * (gamma * invstd) + beta, one row segment (w contiguous floats) at a time.
-            var mu = new float[w]; var scale = new float[w]; var shift = new float[w]; var tmp = new float[w];
+            var mu = HostPool.Floats(w); var scale = HostPool.Floats(w); var shift = HostPool.Floats(w); var tmp = HostPool.Floats(w);
             for (int q = 0; q < cw; q++)
             {
-                mu.AsSpan(q * s, s).Fill((float)mean[q]);
-                scale.AsSpan(q * s, s).Fill((float)(gamma[c0 + q] * inv[q]));
-                shift.AsSpan(q * s, s).Fill(beta[c0 + q]);
+                mu.Slice(q * s, s).Fill((float)mean[q]);
+                scale.Slice(q * s, s).Fill((float)(gamma[c0 + q] * inv[q]));
+                shift.Slice(q * s, s).Fill(beta[c0 + q]);
             }
             for (int b = 0; b < n; b++)
             {
@@ -439,7 +440,6 @@ public static class BatchNormOp
                 if (a.Relu != 0) ReluInPlace(ys);
             }
         });
-    }
 
     /// <summary>
     /// Host backward; same contract as <see cref="LaunchBackward"/> (y read only when a.Relu). dx may be dy.
@@ -447,49 +447,39 @@ public static class BatchNormOp
     public static void HostBackward(BatchNormArgs a, ArraySegment<float> x, ArraySegment<float> dy, ArraySegment<float> y,
         ArraySegment<float> gamma, ArraySegment<float> mean, ArraySegment<float> invStd, ArraySegment<float> dx,
         ArraySegment<float> dGamma, ArraySegment<float> dBeta)
-    {
-        int n = a.N, c = a.C, s = a.S, m = n * s;
-        bool relu = a.Relu != 0;
-        ForBlocks(a, (c0, cw) =>
+        => ForBlocks(a, (a, x, dy, y, gamma, mean, invStd, dx, dGamma, dBeta), static (t, c0, cw) =>
         {
+            var (a, x, dy, y, gamma, mean, invStd, dx, dGamma, dBeta) = t;
+            int n = a.N, c = a.C, s = a.S, m = n * s;
             int w = cw * s;
-            var mu = new float[w]; var inv = new float[w]; var k = new float[w];
+            using var frame = HostPool.Enter();
+            var mu = HostPool.Floats(w); var inv = HostPool.Floats(w); var k = HostPool.Floats(w);
             for (int q = 0; q < cw; q++)
             {
-                mu.AsSpan(q * s, s).Fill(mean[c0 + q]);
-                inv.AsSpan(q * s, s).Fill(invStd[c0 + q]);
-                k.AsSpan(q * s, s).Fill(gamma[c0 + q] * invStd[c0 + q]);
+                mu.Slice(q * s, s).Fill(mean[c0 + q]);
+                inv.Slice(q * s, s).Fill(invStd[c0 + q]);
+                k.Slice(q * s, s).Fill(gamma[c0 + q] * invStd[c0 + q]);
             }
-            var d = new float[w]; var xhat = new float[w];
-            // d = dy' (masked by y > 0 under ReLU), xhat = (x - mean) * invstd: one row segment of the block.
-            void Row(int b)
-            {
-                int o = (b * c + c0) * s;
-                if (relu) MaskPositive(y.AsSpan(o, w), dy.AsSpan(o, w), d);
-                else dy.AsSpan(o, w).CopyTo(d);
-                System.Numerics.Tensors.TensorPrimitives.Subtract(x.AsSpan(o, w), mu, xhat);
-                System.Numerics.Tensors.TensorPrimitives.Multiply(xhat, inv, xhat);
-            }
-
-            var sdy = new double[w]; var sdx = new double[w];
+            var d = HostPool.Floats(w); var xhat = HostPool.Floats(w);
+            var sdy = HostPool.Doubles(w); var sdx = HostPool.Doubles(w);
             for (int b = 0; b < n; b++)
             {
-                Row(b);
+                BackwardRow(a, x, dy, y, c0, b, w, mu, inv, d, xhat);
                 AddWide(d, sdy);
                 AddProductWide(d, xhat, sdx);
             }
-            var colA = new float[w]; var colB = new float[w];
+            var colA = HostPool.Floats(w); var colB = HostPool.Floats(w);
             for (int q = 0; q < cw; q++)
             {
                 double a0 = SumRange(sdy, q * s, s), a1 = SumRange(sdx, q * s, s);
                 dGamma[c0 + q] += (float)a1;
                 dBeta[c0 + q] += (float)a0;
-                colA.AsSpan(q * s, s).Fill((float)(a0 / m));
-                colB.AsSpan(q * s, s).Fill((float)(a1 / m));
+                colA.Slice(q * s, s).Fill((float)(a0 / m));
+                colB.Slice(q * s, s).Fill((float)(a1 / m));
             }
             for (int b = 0; b < n; b++)
             {
-                Row(b);
+                BackwardRow(a, x, dy, y, c0, b, w, mu, inv, d, xhat);
                 var dxs = dx.AsSpan((b * c + c0) * s, w);
                 if (a.Training != 0)
                 {
@@ -500,34 +490,38 @@ public static class BatchNormOp
                 System.Numerics.Tensors.TensorPrimitives.Multiply(d, k, dxs);
             }
         });
+
+    // d = dy' (masked by y > 0 under ReLU), xhat = (x - mean) * invstd: row b's segment of the block at channel c0.
+    private static void BackwardRow(in BatchNormArgs a, ArraySegment<float> x, ArraySegment<float> dy, ArraySegment<float> y,
+        int c0, int b, int w, ReadOnlySpan<float> mu, ReadOnlySpan<float> inv, Span<float> d, Span<float> xhat)
+    {
+        int o = (b * a.C + c0) * a.S;
+        if (a.Relu != 0) MaskPositive(y.AsSpan(o, w), dy.AsSpan(o, w), d);
+        else dy.AsSpan(o, w).CopyTo(d);
+        System.Numerics.Tensors.TensorPrimitives.Subtract(x.AsSpan(o, w), mu, xhat);
+        System.Numerics.Tensors.TensorPrimitives.Multiply(xhat, inv, xhat);
     }
 
     // Channel blocks of at most HostBlockCols columns (at least one channel), at least one block per core when
     // there are enough channels; blocks run in parallel for large inputs.
-    private static void ForBlocks(BatchNormArgs a, Action<int, int> block)
+    private static void ForBlocks<TState>(BatchNormArgs a, TState state, Action<TState, int, int> block)
     {
         int workers = Environment.ProcessorCount;
         long total = (long)a.N * a.C * a.S;
         int perBlock = Math.Max(1, Math.Min(HostBlockCols / Math.Max(a.S, 1), (a.C + workers - 1) / workers));
-        int blocks = (a.C + perBlock - 1) / perBlock;
-        if (total < HostSimd.ParallelThreshold || blocks == 1 || workers == 1)
-        {
-            for (int b = 0; b < blocks; b++) block(b * perBlock, Math.Min(perBlock, a.C - b * perBlock));
-            return;
-        }
-        Parallel.For(0, blocks, b => block(b * perBlock, Math.Min(perBlock, a.C - b * perBlock)));
+        HostSimd.ForRanges(a.C, perBlock, total >= HostSimd.ParallelThreshold && workers > 1, state, block);
     }
 
-    private static double SumRange(double[] v, int start, int count)
+    private static double SumRange(ReadOnlySpan<double> v, int start, int count)
     {
         double s = 0;
         for (int i = start; i < start + count; i++) s += v[i];
         return s;
     }
 
-    private static void Expand(double[] perChannel, int s, double[] perColumn)
+    private static void Expand(ReadOnlySpan<double> perChannel, int s, Span<double> perColumn)
     {
-        for (int q = 0; q < perChannel.Length; q++) perColumn.AsSpan(q * s, s).Fill(perChannel[q]);
+        for (int q = 0; q < perChannel.Length; q++) perColumn.Slice(q * s, s).Fill(perChannel[q]);
     }
 
     // acc[j] += v[j] in float64.
