@@ -137,44 +137,48 @@ public static class BatchNormOp
     public const int MaxGroupSize = 256;
 
     /// <summary>
-    /// Training statistics, group g = channel g, any power-of-two group size &lt;= <see cref="MaxGroupSize"/>: two passes of
-    /// compensated sums over the channel's M = N*S elements (mean, then the squared deviations), tree-reduced in shared
-    /// memory; thread 0 writes mean[c], invStd[c] and, when a.UpdateRunning, the running statistics.
+    /// Training statistics; group g handles channels g, g + groups, ... (see <see cref="GridSize"/>); any power-of-two
+    /// group size &lt;= <see cref="MaxGroupSize"/>: two passes of compensated sums over the channel's M = N*S elements
+    /// (mean, then the squared deviations), tree-reduced in shared memory; thread 0 writes mean[c], invStd[c] and, when a.UpdateRunning, the running statistics.
     /// x: (N, C, S); mean, invStd, runningMean, runningVar: (C) (running ones unused unless a.UpdateRunning).
     /// </summary>
     [GpuKernel(ExplicitlyGrouped = true)]
     public static void StatsKernel(ArrayView<float> x, ArrayView<float> mean, ArrayView<float> invStd,
         ArrayView<float> runningMean, ArrayView<float> runningVar, BatchNormArgs a)
     {
-        int t = Group.IdxX, g = Group.DimX, c = Grid.IdxX;
-        int s = a.S, cs = a.C * a.S, m = a.N * a.S, off = c * a.S;
-
-        var sum = default(CompensatedSum);
-        for (int j = t; j < m; j += g)
+        var scratch = SharedMemory.Allocate<float>(4 * MaxGroupSize);
+        int t = Group.IdxX, g = Group.DimX, groups = Grid.DimX;
+        int s = a.S, cs = a.C * a.S, m = a.N * a.S;
+        for (int c = Grid.IdxX; c < a.C; c += groups)
         {
-            int b = j / s;
-            sum = sum.Add(x[b * cs + off + (j - b * s)]);
-        }
-        float mu = GroupReduce(sum, default, t, g).A.Value / m;
-
-        var sq = default(CompensatedSum);
-        for (int j = t; j < m; j += g)
-        {
-            int b = j / s;
-            float d = x[b * cs + off + (j - b * s)] - mu;
-            sq = sq.Add(d * d);
-        }
-        float variance = GroupReduce(sq, default, t, g).A.Value / m;
-
-        if (t == 0)
-        {
-            mean[c] = mu;
-            invStd[c] = 1f / XMath.Sqrt(variance + a.Eps);
-            if (a.UpdateRunning != 0)
+            int off = c * a.S;
+            var sum = default(CompensatedSum);
+            for (int j = t; j < m; j += g)
             {
-                float k = a.Momentum;
-                runningMean[c] = (1f - k) * runningMean[c] + k * mu;
-                runningVar[c] = (1f - k) * runningVar[c] + k * (variance * ((float)m / (m - 1)));
+                int b = j / s;
+                sum = sum.Add(x[b * cs + off + (j - b * s)]);
+            }
+            float mu = GroupReduce(scratch, sum, default, t, g).A.Value / m;
+
+            var sq = default(CompensatedSum);
+            for (int j = t; j < m; j += g)
+            {
+                int b = j / s;
+                float d = x[b * cs + off + (j - b * s)] - mu;
+                sq = sq.Add(d * d);
+            }
+            float variance = GroupReduce(scratch, sq, default, t, g).A.Value / m;
+
+            if (t == 0)
+            {
+                mean[c] = mu;
+                invStd[c] = 1f / XMath.Sqrt(variance + a.Eps);
+                if (a.UpdateRunning != 0)
+                {
+                    float k = a.Momentum;
+                    runningMean[c] = (1f - k) * runningMean[c] + k * mu;
+                    runningVar[c] = (1f - k) * runningVar[c] + k * (variance * ((float)m / (m - 1)));
+                }
             }
         }
     }
@@ -205,7 +209,7 @@ public static class BatchNormOp
     // ---- ILGPU kernels: backward ----------------------------------------------------------------------------------
 
     /// <summary>
-    /// Backward sums, group g = channel g (launch like <see cref="StatsKernel"/>): sum(dy') and sum(dy' * xhat) over
+    /// Backward sums, groups loop over channels (launch like <see cref="StatsKernel"/>): sum(dy') and sum(dy' * xhat) over
     /// the channel, compensated, tree-reduced; thread 0 writes sums[c] = sum(dy'), sums[C + c] = sum(dy' * xhat) and
     /// accumulates dGamma[c] += sum(dy' * xhat), dBeta[c] += sum(dy'). dy' = dy masked by y &gt; 0 when a.Relu (y unused
     /// otherwise). x, dy, y: (N, C, S); mean, invStd, dGamma, dBeta: (C); sums: (2C).
@@ -214,29 +218,33 @@ public static class BatchNormOp
     public static void BackwardSumsKernel(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> y, ArrayView<float> mean,
         ArrayView<float> invStd, ArrayView<float> dGamma, ArrayView<float> dBeta, ArrayView<float> sums, BatchNormArgs a)
     {
-        int t = Group.IdxX, g = Group.DimX, c = Grid.IdxX;
-        int s = a.S, cs = a.C * a.S, m = a.N * a.S, off = c * a.S, relu = a.Relu;
-        float mu = mean[c], inv = invStd[c];
-
-        var sdy = default(CompensatedSum);
-        var sdx = default(CompensatedSum);
-        for (int j = t; j < m; j += g)
+        var scratch = SharedMemory.Allocate<float>(4 * MaxGroupSize);
+        int t = Group.IdxX, g = Group.DimX, groups = Grid.DimX;
+        int s = a.S, cs = a.C * a.S, m = a.N * a.S, relu = a.Relu;
+        for (int c = Grid.IdxX; c < a.C; c += groups)
         {
-            int b = j / s;
-            int i = b * cs + off + (j - b * s);
-            float d = dy[i];
-            if (relu != 0 && !(y[i] > 0f)) d = 0f;
-            sdy = sdy.Add(d);
-            sdx = sdx.Add(d * ((x[i] - mu) * inv));
-        }
-        var r = GroupReduce(sdy, sdx, t, g);
-        if (t == 0)
-        {
-            float a0 = r.A.Value, a1 = r.B.Value;
-            sums[c] = a0;
-            sums[a.C + c] = a1;
-            dGamma[c] += a1;
-            dBeta[c] += a0;
+            int off = c * a.S;
+            float mu = mean[c], inv = invStd[c];
+            var sdy = default(CompensatedSum);
+            var sdx = default(CompensatedSum);
+            for (int j = t; j < m; j += g)
+            {
+                int b = j / s;
+                int i = b * cs + off + (j - b * s);
+                float d = dy[i];
+                if (relu != 0 && !(y[i] > 0f)) d = 0f;
+                sdy = sdy.Add(d);
+                sdx = sdx.Add(d * ((x[i] - mu) * inv));
+            }
+            var r = GroupReduce(scratch, sdy, sdx, t, g);
+            if (t == 0)
+            {
+                float a0 = r.A.Value, a1 = r.B.Value;
+                sums[c] = a0;
+                sums[a.C + c] = a1;
+                dGamma[c] += a1;
+                dBeta[c] += a0;
+            }
         }
     }
 
@@ -273,12 +281,14 @@ public static class BatchNormOp
 
     // Tree reduction of two (sum, error) pairs per thread over a power-of-two group; every thread gets the totals.
     // No warp-size assumption: every level is a group barrier. The last barrier lets the next call reuse the scratch.
-    private static SumPair GroupReduce(CompensatedSum a, CompensatedSum b, int t, int g)
+    // scratch: 4 * MaxGroupSize shared floats, allocated once per kernel (ILGPU's CPU accelerator allocates a buffer
+    // per allocation site and group instance).
+    private static SumPair GroupReduce(ArrayView<float> scratch, CompensatedSum a, CompensatedSum b, int t, int g)
     {
-        var s0 = SharedMemory.Allocate<float>(MaxGroupSize);
-        var e0 = SharedMemory.Allocate<float>(MaxGroupSize);
-        var s1 = SharedMemory.Allocate<float>(MaxGroupSize);
-        var e1 = SharedMemory.Allocate<float>(MaxGroupSize);
+        var s0 = scratch.SubView(0, MaxGroupSize);
+        var e0 = scratch.SubView(MaxGroupSize, MaxGroupSize);
+        var s1 = scratch.SubView(2 * MaxGroupSize, MaxGroupSize);
+        var e1 = scratch.SubView(3 * MaxGroupSize, MaxGroupSize);
         s0[t] = a.S; e0[t] = a.C; s1[t] = b.S; e1[t] = b.C;
         Group.Barrier();
         for (int h = g >> 1; h > 0; h >>= 1)
@@ -316,6 +326,14 @@ public static class BatchNormOp
     }
 
     /// <summary>
+    /// Groups of the reduction kernels, which loop over channels c = group, group + groups, ...: one per channel on a
+    /// GPU; on ILGPU's CPU accelerator one per simulated multiprocessor, since it allocates every group instance's
+    /// shared memory anew and runs the groups of a multiprocessor one after another anyway.
+    /// </summary>
+    public static int GridSize(Accelerator acc, int channels)
+        => acc.AcceleratorType == AcceleratorType.CPU ? Math.Max(1, Math.Min(channels, acc.NumMultiprocessors)) : Math.Max(1, channels);
+
+    /// <summary>
     /// Launches the forward: training = <see cref="StatsKernel"/> then <see cref="NormalizeKernel"/> (2 launches); eval =
     /// <see cref="EvalStatsKernel"/> when saveMean is given (its Length &gt; 0), then <see cref="NormalizeKernel"/> on the
     /// running statistics. Running views: length 0 when not tracked (training only). Returns the number of launches.
@@ -333,7 +351,7 @@ public static class BatchNormOp
             var rv = a.UpdateRunning != 0 ? runningVar : saveInvStd;
             k.Get("bn.stats", acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
                 ArrayView<float>, BatchNormArgs>(StatsKernel))
-                (new KernelConfig(a.C, GroupSize(k.Accelerator, (long)a.N * a.S)), x, saveMean, saveInvStd, rm, rv, a);
+                (new KernelConfig(GridSize(k.Accelerator, a.C), GroupSize(k.Accelerator, (long)a.N * a.S)), x, saveMean, saveInvStd, rm, rv, a);
             a.StatIsVariance = 0;
             normalize((int)x.Length, x, y, gamma, beta, saveMean, saveInvStd, a);
             launches = 2;
@@ -366,7 +384,7 @@ public static class BatchNormOp
     {
         k.Get("bn.bwdsums", acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, BatchNormArgs>(BackwardSumsKernel))
-            (new KernelConfig(a.C, GroupSize(k.Accelerator, (long)a.N * a.S)), x, dy, y, mean, invStd, dGamma, dBeta, sums, a);
+            (new KernelConfig(GridSize(k.Accelerator, a.C), GroupSize(k.Accelerator, (long)a.N * a.S)), x, dy, y, mean, invStd, dGamma, dBeta, sums, a);
         k.Get("bn.bwddx", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, BatchNormArgs>(BackwardDxKernel))
             ((int)dx.Length, x, dy, y, gamma, mean, invStd, sums, dx, a);
