@@ -68,11 +68,11 @@ public static class Activations
 
     /// <summary>Host y = f(x); y may be x.</summary>
     public static void Host(Activation act, float alpha, ArraySegment<float> x, ArraySegment<float> y)
-        => HostSimd.ForChunks(y.Count, (s, n) => ForwardSpan(act, alpha, x.AsSpan(s, n), y.AsSpan(s, n)));
+        => HostSimd.ForChunks(y.Count, (act, alpha, x, y), static (t, s, n) => ForwardSpan(t.act, t.alpha, t.x.AsSpan(s, n), t.y.AsSpan(s, n)));
 
     /// <summary>Host dx = dy * f'(x), with y = f(x); dx may be dy.</summary>
     public static void HostBackward(Activation act, float alpha, ArraySegment<float> x, ArraySegment<float> y, ArraySegment<float> dy, ArraySegment<float> dx)
-        => HostSimd.ForChunks(dx.Count, (s, n) => BackwardSpan(act, alpha, x.AsSpan(s, n), y.AsSpan(s, n), dy.AsSpan(s, n), dx.AsSpan(s, n)));
+        => HostSimd.ForChunks(dx.Count, (act, alpha, x, y, dy, dx), static (t, s, n) => BackwardSpan(t.act, t.alpha, t.x.AsSpan(s, n), t.y.AsSpan(s, n), t.dy.AsSpan(s, n), t.dx.AsSpan(s, n)));
 
     /// <summary>Single-threaded host forward over spans (the body of <see cref="Host"/>).</summary>
     public static void ForwardSpan(Activation act, float alpha, ReadOnlySpan<float> x, Span<float> y)

@@ -69,15 +69,18 @@ public static class Argmax
     /// then the first element equal to it (or the first NaN) by a vector compare. indices: the int32 tensor's storage.
     /// </summary>
     public static void Host(int rows, int cols, ArraySegment<float> x, ArraySegment<float> indices)
-    {
-        void Row(int r)
+        => HostSimd.ForRanges(rows, RowsPerItem(rows), (long)rows * cols >= HostSimd.ParallelThreshold, (cols, x, indices), static (t, r0, count) =>
         {
-            var row = x.AsSpan(r * cols, cols);
-            MemoryMarshal.Cast<float, int>(indices.AsSpan(r, 1))[0] = FirstIndexOf(row, TensorPrimitives.Max(row));
-        }
-        if ((long)rows * cols < HostSimd.ParallelThreshold || rows == 1) { for (int r = 0; r < rows; r++) Row(r); }
-        else Parallel.For(0, rows, Row);
-    }
+            var idx = MemoryMarshal.Cast<float, int>(t.indices.AsSpan(r0, count));
+            for (int r = 0; r < count; r++)
+            {
+                var row = t.x.AsSpan((r0 + r) * t.cols, t.cols);
+                idx[r] = FirstIndexOf(row, TensorPrimitives.Max(row));
+            }
+        });
+
+    // Rows per parallel work item: about four items per pool thread.
+    private static int RowsPerItem(int rows) => Math.Max(1, (rows + 4 * HostSimd.PoolThreads - 1) / (4 * HostSimd.PoolThreads));
 
     /// <summary>First index of <paramref name="value"/> in <paramref name="v"/> under IEEE equality, or of the first NaN when value is NaN.</summary>
     private static int FirstIndexOf(ReadOnlySpan<float> v, float value)

@@ -137,44 +137,48 @@ public static class BatchNormOp
     public const int MaxGroupSize = 256;
 
     /// <summary>
-    /// Training statistics, group g = channel g, any power-of-two group size &lt;= <see cref="MaxGroupSize"/>: two passes of
-    /// compensated sums over the channel's M = N*S elements (mean, then the squared deviations), tree-reduced in shared
-    /// memory; thread 0 writes mean[c], invStd[c] and, when a.UpdateRunning, the running statistics.
+    /// Training statistics; group g handles channels g, g + groups, ... (see <see cref="GridSize"/>); any power-of-two
+    /// group size &lt;= <see cref="MaxGroupSize"/>: two passes of compensated sums over the channel's M = N*S elements
+    /// (mean, then the squared deviations), tree-reduced in shared memory; thread 0 writes mean[c], invStd[c] and, when a.UpdateRunning, the running statistics.
     /// x: (N, C, S); mean, invStd, runningMean, runningVar: (C) (running ones unused unless a.UpdateRunning).
     /// </summary>
     [GpuKernel(ExplicitlyGrouped = true)]
     public static void StatsKernel(ArrayView<float> x, ArrayView<float> mean, ArrayView<float> invStd,
         ArrayView<float> runningMean, ArrayView<float> runningVar, BatchNormArgs a)
     {
-        int t = Group.IdxX, g = Group.DimX, c = Grid.IdxX;
-        int s = a.S, cs = a.C * a.S, m = a.N * a.S, off = c * a.S;
-
-        var sum = default(CompensatedSum);
-        for (int j = t; j < m; j += g)
+        var scratch = SharedMemory.Allocate<float>(4 * MaxGroupSize);
+        int t = Group.IdxX, g = Group.DimX, groups = Grid.DimX;
+        int s = a.S, cs = a.C * a.S, m = a.N * a.S;
+        for (int c = Grid.IdxX; c < a.C; c += groups)
         {
-            int b = j / s;
-            sum = sum.Add(x[b * cs + off + (j - b * s)]);
-        }
-        float mu = GroupReduce(sum, default, t, g).A.Value / m;
-
-        var sq = default(CompensatedSum);
-        for (int j = t; j < m; j += g)
-        {
-            int b = j / s;
-            float d = x[b * cs + off + (j - b * s)] - mu;
-            sq = sq.Add(d * d);
-        }
-        float variance = GroupReduce(sq, default, t, g).A.Value / m;
-
-        if (t == 0)
-        {
-            mean[c] = mu;
-            invStd[c] = 1f / XMath.Sqrt(variance + a.Eps);
-            if (a.UpdateRunning != 0)
+            int off = c * a.S;
+            var sum = default(CompensatedSum);
+            for (int j = t; j < m; j += g)
             {
-                float k = a.Momentum;
-                runningMean[c] = (1f - k) * runningMean[c] + k * mu;
-                runningVar[c] = (1f - k) * runningVar[c] + k * (variance * ((float)m / (m - 1)));
+                int b = j / s;
+                sum = sum.Add(x[b * cs + off + (j - b * s)]);
+            }
+            float mu = GroupReduce(scratch, sum, default, t, g).A.Value / m;
+
+            var sq = default(CompensatedSum);
+            for (int j = t; j < m; j += g)
+            {
+                int b = j / s;
+                float d = x[b * cs + off + (j - b * s)] - mu;
+                sq = sq.Add(d * d);
+            }
+            float variance = GroupReduce(scratch, sq, default, t, g).A.Value / m;
+
+            if (t == 0)
+            {
+                mean[c] = mu;
+                invStd[c] = 1f / XMath.Sqrt(variance + a.Eps);
+                if (a.UpdateRunning != 0)
+                {
+                    float k = a.Momentum;
+                    runningMean[c] = (1f - k) * runningMean[c] + k * mu;
+                    runningVar[c] = (1f - k) * runningVar[c] + k * (variance * ((float)m / (m - 1)));
+                }
             }
         }
     }
@@ -205,7 +209,7 @@ public static class BatchNormOp
     // ---- ILGPU kernels: backward ----------------------------------------------------------------------------------
 
     /// <summary>
-    /// Backward sums, group g = channel g (launch like <see cref="StatsKernel"/>): sum(dy') and sum(dy' * xhat) over
+    /// Backward sums, groups loop over channels (launch like <see cref="StatsKernel"/>): sum(dy') and sum(dy' * xhat) over
     /// the channel, compensated, tree-reduced; thread 0 writes sums[c] = sum(dy'), sums[C + c] = sum(dy' * xhat) and
     /// accumulates dGamma[c] += sum(dy' * xhat), dBeta[c] += sum(dy'). dy' = dy masked by y &gt; 0 when a.Relu (y unused
     /// otherwise). x, dy, y: (N, C, S); mean, invStd, dGamma, dBeta: (C); sums: (2C).
@@ -214,29 +218,33 @@ public static class BatchNormOp
     public static void BackwardSumsKernel(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> y, ArrayView<float> mean,
         ArrayView<float> invStd, ArrayView<float> dGamma, ArrayView<float> dBeta, ArrayView<float> sums, BatchNormArgs a)
     {
-        int t = Group.IdxX, g = Group.DimX, c = Grid.IdxX;
-        int s = a.S, cs = a.C * a.S, m = a.N * a.S, off = c * a.S, relu = a.Relu;
-        float mu = mean[c], inv = invStd[c];
-
-        var sdy = default(CompensatedSum);
-        var sdx = default(CompensatedSum);
-        for (int j = t; j < m; j += g)
+        var scratch = SharedMemory.Allocate<float>(4 * MaxGroupSize);
+        int t = Group.IdxX, g = Group.DimX, groups = Grid.DimX;
+        int s = a.S, cs = a.C * a.S, m = a.N * a.S, relu = a.Relu;
+        for (int c = Grid.IdxX; c < a.C; c += groups)
         {
-            int b = j / s;
-            int i = b * cs + off + (j - b * s);
-            float d = dy[i];
-            if (relu != 0 && !(y[i] > 0f)) d = 0f;
-            sdy = sdy.Add(d);
-            sdx = sdx.Add(d * ((x[i] - mu) * inv));
-        }
-        var r = GroupReduce(sdy, sdx, t, g);
-        if (t == 0)
-        {
-            float a0 = r.A.Value, a1 = r.B.Value;
-            sums[c] = a0;
-            sums[a.C + c] = a1;
-            dGamma[c] += a1;
-            dBeta[c] += a0;
+            int off = c * a.S;
+            float mu = mean[c], inv = invStd[c];
+            var sdy = default(CompensatedSum);
+            var sdx = default(CompensatedSum);
+            for (int j = t; j < m; j += g)
+            {
+                int b = j / s;
+                int i = b * cs + off + (j - b * s);
+                float d = dy[i];
+                if (relu != 0 && !(y[i] > 0f)) d = 0f;
+                sdy = sdy.Add(d);
+                sdx = sdx.Add(d * ((x[i] - mu) * inv));
+            }
+            var r = GroupReduce(scratch, sdy, sdx, t, g);
+            if (t == 0)
+            {
+                float a0 = r.A.Value, a1 = r.B.Value;
+                sums[c] = a0;
+                sums[a.C + c] = a1;
+                dGamma[c] += a1;
+                dBeta[c] += a0;
+            }
         }
     }
 
@@ -273,12 +281,14 @@ public static class BatchNormOp
 
     // Tree reduction of two (sum, error) pairs per thread over a power-of-two group; every thread gets the totals.
     // No warp-size assumption: every level is a group barrier. The last barrier lets the next call reuse the scratch.
-    private static SumPair GroupReduce(CompensatedSum a, CompensatedSum b, int t, int g)
+    // scratch: 4 * MaxGroupSize shared floats, allocated once per kernel (ILGPU's CPU accelerator allocates a buffer
+    // per allocation site and group instance).
+    private static SumPair GroupReduce(ArrayView<float> scratch, CompensatedSum a, CompensatedSum b, int t, int g)
     {
-        var s0 = SharedMemory.Allocate<float>(MaxGroupSize);
-        var e0 = SharedMemory.Allocate<float>(MaxGroupSize);
-        var s1 = SharedMemory.Allocate<float>(MaxGroupSize);
-        var e1 = SharedMemory.Allocate<float>(MaxGroupSize);
+        var s0 = scratch.SubView(0, MaxGroupSize);
+        var e0 = scratch.SubView(MaxGroupSize, MaxGroupSize);
+        var s1 = scratch.SubView(2 * MaxGroupSize, MaxGroupSize);
+        var e1 = scratch.SubView(3 * MaxGroupSize, MaxGroupSize);
         s0[t] = a.S; e0[t] = a.C; s1[t] = b.S; e1[t] = b.C;
         Group.Barrier();
         for (int h = g >> 1; h > 0; h >>= 1)
@@ -316,6 +326,14 @@ public static class BatchNormOp
     }
 
     /// <summary>
+    /// Groups of the reduction kernels, which loop over channels c = group, group + groups, ...: one per channel on a
+    /// GPU; on ILGPU's CPU accelerator one per simulated multiprocessor, since it allocates every group instance's
+    /// shared memory anew and runs the groups of a multiprocessor one after another anyway.
+    /// </summary>
+    public static int GridSize(Accelerator acc, int channels)
+        => acc.AcceleratorType == AcceleratorType.CPU ? Math.Max(1, Math.Min(channels, acc.NumMultiprocessors)) : Math.Max(1, channels);
+
+    /// <summary>
     /// Launches the forward: training = <see cref="StatsKernel"/> then <see cref="NormalizeKernel"/> (2 launches); eval =
     /// <see cref="EvalStatsKernel"/> when saveMean is given (its Length &gt; 0), then <see cref="NormalizeKernel"/> on the
     /// running statistics. Running views: length 0 when not tracked (training only). Returns the number of launches.
@@ -333,7 +351,7 @@ public static class BatchNormOp
             var rv = a.UpdateRunning != 0 ? runningVar : saveInvStd;
             k.Get("bn.stats", acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
                 ArrayView<float>, BatchNormArgs>(StatsKernel))
-                (new KernelConfig(a.C, GroupSize(k.Accelerator, (long)a.N * a.S)), x, saveMean, saveInvStd, rm, rv, a);
+                (new KernelConfig(GridSize(k.Accelerator, a.C), GroupSize(k.Accelerator, (long)a.N * a.S)), x, saveMean, saveInvStd, rm, rv, a);
             a.StatIsVariance = 0;
             normalize((int)x.Length, x, y, gamma, beta, saveMean, saveInvStd, a);
             launches = 2;
@@ -366,7 +384,7 @@ public static class BatchNormOp
     {
         k.Get("bn.bwdsums", acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, BatchNormArgs>(BackwardSumsKernel))
-            (new KernelConfig(a.C, GroupSize(k.Accelerator, (long)a.N * a.S)), x, dy, y, mean, invStd, dGamma, dBeta, sums, a);
+            (new KernelConfig(GridSize(k.Accelerator, a.C), GroupSize(k.Accelerator, (long)a.N * a.S)), x, dy, y, mean, invStd, dGamma, dBeta, sums, a);
         k.Get("bn.bwddx", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, BatchNormArgs>(BackwardDxKernel))
             ((int)dx.Length, x, dy, y, gamma, mean, invStd, sums, dx, a);
@@ -384,21 +402,22 @@ public static class BatchNormOp
     /// </summary>
     public static void Host(BatchNormArgs a, ArraySegment<float> x, ArraySegment<float> gamma, ArraySegment<float> beta,
         ArraySegment<float> runningMean, ArraySegment<float> runningVar, ArraySegment<float> saveMean, ArraySegment<float> saveInvStd, ArraySegment<float> y)
-    {
-        int n = a.N, c = a.C, s = a.S, m = n * s;
-        ForBlocks(a, (c0, cw) =>
+        => ForBlocks(a, (a, x, gamma, beta, runningMean, runningVar, saveMean, saveInvStd, y), static (t, c0, cw) =>
         {
+            var (a, x, gamma, beta, runningMean, runningVar, saveMean, saveInvStd, y) = t;
+            int n = a.N, c = a.C, s = a.S, m = n * s;
             int w = cw * s;
-            var meanCol = new double[w];
-            var mean = new double[cw];
-            var inv = new double[cw];
+            using var frame = HostPool.Enter();
+            var meanCol = HostPool.Doubles(w);
+            var mean = HostPool.Doubles(cw);
+            var inv = HostPool.Doubles(cw);
             if (a.Training != 0)
             {
-                var acc = new double[w];
+                var acc = HostPool.Doubles(w);
                 for (int b = 0; b < n; b++) AddWide(x.AsSpan((b * c + c0) * s, w), acc);
                 for (int q = 0; q < cw; q++) mean[q] = SumRange(acc, q * s, s) / m;
                 Expand(mean, s, meanCol);
-                Array.Clear(acc);
+                acc.Clear();
                 for (int b = 0; b < n; b++) AddSquaredDeviationWide(x.AsSpan((b * c + c0) * s, w), meanCol, acc);
                 for (int q = 0; q < cw; q++)
                 {
@@ -424,12 +443,12 @@ public static class BatchNormOp
                 for (int q = 0; q < cw; q++) { saveMean[c0 + q] = (float)mean[q]; saveInvStd[c0 + q] = (float)inv[q]; }
 
             // y = (x - mean) * (gamma * invstd) + beta, one row segment (w contiguous floats) at a time.
-            var mu = new float[w]; var scale = new float[w]; var shift = new float[w]; var tmp = new float[w];
+            var mu = HostPool.Floats(w); var scale = HostPool.Floats(w); var shift = HostPool.Floats(w); var tmp = HostPool.Floats(w);
             for (int q = 0; q < cw; q++)
             {
-                mu.AsSpan(q * s, s).Fill((float)mean[q]);
-                scale.AsSpan(q * s, s).Fill((float)(gamma[c0 + q] * inv[q]));
-                shift.AsSpan(q * s, s).Fill(beta[c0 + q]);
+                mu.Slice(q * s, s).Fill((float)mean[q]);
+                scale.Slice(q * s, s).Fill((float)(gamma[c0 + q] * inv[q]));
+                shift.Slice(q * s, s).Fill(beta[c0 + q]);
             }
             for (int b = 0; b < n; b++)
             {
@@ -439,7 +458,6 @@ public static class BatchNormOp
                 if (a.Relu != 0) ReluInPlace(ys);
             }
         });
-    }
 
     /// <summary>
     /// Host backward; same contract as <see cref="LaunchBackward"/> (y read only when a.Relu). dx may be dy.
@@ -447,49 +465,39 @@ public static class BatchNormOp
     public static void HostBackward(BatchNormArgs a, ArraySegment<float> x, ArraySegment<float> dy, ArraySegment<float> y,
         ArraySegment<float> gamma, ArraySegment<float> mean, ArraySegment<float> invStd, ArraySegment<float> dx,
         ArraySegment<float> dGamma, ArraySegment<float> dBeta)
-    {
-        int n = a.N, c = a.C, s = a.S, m = n * s;
-        bool relu = a.Relu != 0;
-        ForBlocks(a, (c0, cw) =>
+        => ForBlocks(a, (a, x, dy, y, gamma, mean, invStd, dx, dGamma, dBeta), static (t, c0, cw) =>
         {
+            var (a, x, dy, y, gamma, mean, invStd, dx, dGamma, dBeta) = t;
+            int n = a.N, c = a.C, s = a.S, m = n * s;
             int w = cw * s;
-            var mu = new float[w]; var inv = new float[w]; var k = new float[w];
+            using var frame = HostPool.Enter();
+            var mu = HostPool.Floats(w); var inv = HostPool.Floats(w); var k = HostPool.Floats(w);
             for (int q = 0; q < cw; q++)
             {
-                mu.AsSpan(q * s, s).Fill(mean[c0 + q]);
-                inv.AsSpan(q * s, s).Fill(invStd[c0 + q]);
-                k.AsSpan(q * s, s).Fill(gamma[c0 + q] * invStd[c0 + q]);
+                mu.Slice(q * s, s).Fill(mean[c0 + q]);
+                inv.Slice(q * s, s).Fill(invStd[c0 + q]);
+                k.Slice(q * s, s).Fill(gamma[c0 + q] * invStd[c0 + q]);
             }
-            var d = new float[w]; var xhat = new float[w];
-            // d = dy' (masked by y > 0 under ReLU), xhat = (x - mean) * invstd: one row segment of the block.
-            void Row(int b)
-            {
-                int o = (b * c + c0) * s;
-                if (relu) MaskPositive(y.AsSpan(o, w), dy.AsSpan(o, w), d);
-                else dy.AsSpan(o, w).CopyTo(d);
-                System.Numerics.Tensors.TensorPrimitives.Subtract(x.AsSpan(o, w), mu, xhat);
-                System.Numerics.Tensors.TensorPrimitives.Multiply(xhat, inv, xhat);
-            }
-
-            var sdy = new double[w]; var sdx = new double[w];
+            var d = HostPool.Floats(w); var xhat = HostPool.Floats(w);
+            var sdy = HostPool.Doubles(w); var sdx = HostPool.Doubles(w);
             for (int b = 0; b < n; b++)
             {
-                Row(b);
+                BackwardRow(a, x, dy, y, c0, b, w, mu, inv, d, xhat);
                 AddWide(d, sdy);
                 AddProductWide(d, xhat, sdx);
             }
-            var colA = new float[w]; var colB = new float[w];
+            var colA = HostPool.Floats(w); var colB = HostPool.Floats(w);
             for (int q = 0; q < cw; q++)
             {
                 double a0 = SumRange(sdy, q * s, s), a1 = SumRange(sdx, q * s, s);
                 dGamma[c0 + q] += (float)a1;
                 dBeta[c0 + q] += (float)a0;
-                colA.AsSpan(q * s, s).Fill((float)(a0 / m));
-                colB.AsSpan(q * s, s).Fill((float)(a1 / m));
+                colA.Slice(q * s, s).Fill((float)(a0 / m));
+                colB.Slice(q * s, s).Fill((float)(a1 / m));
             }
             for (int b = 0; b < n; b++)
             {
-                Row(b);
+                BackwardRow(a, x, dy, y, c0, b, w, mu, inv, d, xhat);
                 var dxs = dx.AsSpan((b * c + c0) * s, w);
                 if (a.Training != 0)
                 {
@@ -500,34 +508,38 @@ public static class BatchNormOp
                 System.Numerics.Tensors.TensorPrimitives.Multiply(d, k, dxs);
             }
         });
+
+    // d = dy' (masked by y > 0 under ReLU), xhat = (x - mean) * invstd: row b's segment of the block at channel c0.
+    private static void BackwardRow(in BatchNormArgs a, ArraySegment<float> x, ArraySegment<float> dy, ArraySegment<float> y,
+        int c0, int b, int w, ReadOnlySpan<float> mu, ReadOnlySpan<float> inv, Span<float> d, Span<float> xhat)
+    {
+        int o = (b * a.C + c0) * a.S;
+        if (a.Relu != 0) MaskPositive(y.AsSpan(o, w), dy.AsSpan(o, w), d);
+        else dy.AsSpan(o, w).CopyTo(d);
+        System.Numerics.Tensors.TensorPrimitives.Subtract(x.AsSpan(o, w), mu, xhat);
+        System.Numerics.Tensors.TensorPrimitives.Multiply(xhat, inv, xhat);
     }
 
     // Channel blocks of at most HostBlockCols columns (at least one channel), at least one block per core when
     // there are enough channels; blocks run in parallel for large inputs.
-    private static void ForBlocks(BatchNormArgs a, Action<int, int> block)
+    private static void ForBlocks<TState>(BatchNormArgs a, TState state, Action<TState, int, int> block)
     {
         int workers = Environment.ProcessorCount;
         long total = (long)a.N * a.C * a.S;
         int perBlock = Math.Max(1, Math.Min(HostBlockCols / Math.Max(a.S, 1), (a.C + workers - 1) / workers));
-        int blocks = (a.C + perBlock - 1) / perBlock;
-        if (total < HostSimd.ParallelThreshold || blocks == 1 || workers == 1)
-        {
-            for (int b = 0; b < blocks; b++) block(b * perBlock, Math.Min(perBlock, a.C - b * perBlock));
-            return;
-        }
-        Parallel.For(0, blocks, b => block(b * perBlock, Math.Min(perBlock, a.C - b * perBlock)));
+        HostSimd.ForRanges(a.C, perBlock, total >= HostSimd.ParallelThreshold && workers > 1, state, block);
     }
 
-    private static double SumRange(double[] v, int start, int count)
+    private static double SumRange(ReadOnlySpan<double> v, int start, int count)
     {
         double s = 0;
         for (int i = start; i < start + count; i++) s += v[i];
         return s;
     }
 
-    private static void Expand(double[] perChannel, int s, double[] perColumn)
+    private static void Expand(ReadOnlySpan<double> perChannel, int s, Span<double> perColumn)
     {
-        for (int q = 0; q < perChannel.Length; q++) perColumn.AsSpan(q * s, s).Fill(perChannel[q]);
+        for (int q = 0; q < perChannel.Length; q++) perColumn.Slice(q * s, s).Fill(perChannel[q]);
     }
 
     // acc[j] += v[j] in float64.

@@ -94,8 +94,9 @@ public static class BceWithLogitsLossOp
         int n = logits.Count;
         float coef = GradCoef(reduction, n, gradScale);
         bool writeGrad = grad.Count > 0;
-        double total = LossCommon.HostSum(n, LossCommon.HostChunk, n >= HostSimd.ParallelThreshold / 4, (s, c) =>
+        double total = LossCommon.HostSum(n, LossCommon.HostChunk, n >= HostSimd.ParallelThreshold / 4, (logits, targets, grad, coef, writeGrad), static (t, s, c) =>
         {
+            var (logits, targets, grad, coef, writeGrad) = t;
             var z = logits.AsSpan(s, c); var y = targets.AsSpan(s, c);
             var g = writeGrad ? grad.AsSpan(s, c) : default;
             var acc = Vector512<float>.Zero;

@@ -66,7 +66,7 @@ public static class DropoutOp
         ulong key = CounterRng.Key(seed, step);
         uint threshold = Threshold(p);
         float scale = Scale(p);
-        HostSimd.ForChunks(y.Count, (s, n) => HostChunk(key, threshold, scale, s, x.AsSpan(s, n), y.AsSpan(s, n)));
+        HostSimd.ForChunks(y.Count, (key, threshold, scale, x, y), static (t, s, n) => HostChunk(t.key, t.threshold, t.scale, s, t.x.AsSpan(s, n), t.y.AsSpan(s, n)));
     }
 
     private static void HostChunk(ulong key, uint threshold, float scale, int start, ReadOnlySpan<float> x, Span<float> y)

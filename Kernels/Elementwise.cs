@@ -111,10 +111,10 @@ public static class Elementwise
 
     /// <summary>Host c = a op b.</summary>
     public static void Host(BinaryOp op, ArraySegment<float> a, ArraySegment<float> b, ArraySegment<float> c)
-        => HostSimd.ForChunks(c.Count, (s, n) =>
+        => HostSimd.ForChunks(c.Count, (op, a, b, c), static (t, s, n) =>
         {
-            var x = a.AsSpan(s, n); var y = b.AsSpan(s, n); var z = c.AsSpan(s, n);
-            switch (op)
+            var x = t.a.AsSpan(s, n); var y = t.b.AsSpan(s, n); var z = t.c.AsSpan(s, n);
+            switch (t.op)
             {
                 case BinaryOp.Add: TensorPrimitives.Add(x, y, z); break;
                 case BinaryOp.Sub: TensorPrimitives.Subtract(x, y, z); break;
@@ -124,11 +124,11 @@ public static class Elementwise
 
     /// <summary>Host y = alpha * x.</summary>
     public static void HostScale(float alpha, ArraySegment<float> x, ArraySegment<float> y)
-        => HostSimd.ForChunks(y.Count, (s, n) => TensorPrimitives.Multiply(x.AsSpan(s, n), alpha, y.AsSpan(s, n)));
+        => HostSimd.ForChunks(y.Count, (alpha, x, y), static (t, s, n) => TensorPrimitives.Multiply(t.x.AsSpan(s, n), t.alpha, t.y.AsSpan(s, n)));
 
     /// <summary>Host y += alpha * x.</summary>
     public static void HostAxpy(float alpha, ArraySegment<float> x, ArraySegment<float> y)
-        => HostSimd.ForChunks(y.Count, (s, n) => TensorPrimitives.FusedMultiplyAdd(x.AsSpan(s, n), alpha, y.AsSpan(s, n), y.AsSpan(s, n)));
+        => HostSimd.ForChunks(y.Count, (alpha, x, y), static (t, s, n) => TensorPrimitives.FusedMultiplyAdd(t.x.AsSpan(s, n), t.alpha, t.y.AsSpan(s, n), t.y.AsSpan(s, n)));
 
     /// <summary>Host x = value.</summary>
     public static void HostFill(float value, ArraySegment<float> x) => x.AsSpan().Fill(value);

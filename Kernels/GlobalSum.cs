@@ -139,11 +139,12 @@ public static class GlobalSum
     {
         int blocks = (x.Count + HostBlock - 1) / HostBlock;
         if (blocks <= 1 || Environment.ProcessorCount == 1) return Reductions.SumWide(x);
-        var partial = new double[blocks];
-        Parallel.For(0, blocks, b =>
+        using var frame = HostPool.Enter();
+        var partial = HostPool.DoubleSegment(blocks);
+        HostSimd.For(blocks, true, (x, partial), static (t, b) =>
         {
             int s = b * HostBlock;
-            partial[b] = Reductions.SumWide(x.AsSpan(s, Math.Min(HostBlock, x.Count - s)));
+            t.partial[b] = Reductions.SumWide(t.x.AsSpan(s, Math.Min(HostBlock, t.x.Count - s)));
         });
         double total = 0;
         foreach (double p in partial) total += p;

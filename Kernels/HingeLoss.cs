@@ -76,8 +76,9 @@ public static class HingeLossOp
         int n = scores.Count;
         float coef = GradCoef(reduction, n, gradScale);
         bool writeGrad = grad.Count > 0;
-        double total = LossCommon.HostSum(n, LossCommon.HostChunk, n >= HostSimd.ParallelThreshold, (st, c) =>
+        double total = LossCommon.HostSum(n, LossCommon.HostChunk, n >= HostSimd.ParallelThreshold, (scores, targets, grad, coef, writeGrad), static (t, st, c) =>
         {
+            var (scores, targets, grad, coef, writeGrad) = t;
             var z = scores.AsSpan(st, c); var y = targets.AsSpan(st, c);
             var g = writeGrad ? grad.AsSpan(st, c) : default;
             var acc = Vector512<float>.Zero;

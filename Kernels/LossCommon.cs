@@ -93,17 +93,16 @@ public static class LossCommon
     /// <paramref name="chunk"/> (in parallel when <paramref name="parallel"/> and there are several) and adds the chunk
     /// results in chunk order in float64, so the result does not depend on the core count or the scheduling.
     /// </summary>
-    public static double HostSum(int length, int chunk, bool parallel, Func<int, int, double> chunkSum)
+    public static double HostSum<TState>(int length, int chunk, bool parallel, TState state, Func<TState, int, int, double> chunkSum)
     {
         int chunks = (length + chunk - 1) / chunk;
-        if (chunks <= 1) return length == 0 ? 0 : chunkSum(0, length);
-        var partial = new double[chunks];
-        if (!parallel || Environment.ProcessorCount == 1)
-            for (int c = 0; c < chunks; c++) partial[c] = chunkSum(c * chunk, Math.Min(chunk, length - c * chunk));
-        else
-            Parallel.For(0, chunks, c => partial[c] = chunkSum(c * chunk, Math.Min(chunk, length - c * chunk)));
+        if (chunks <= 1) return length == 0 ? 0 : chunkSum(state, 0, length);
+        using var frame = HostPool.Enter();
+        var partial = HostPool.DoubleSegment(chunks);
+        HostSimd.For(chunks, parallel, (state, chunkSum, partial, chunk, length), static (t, c) =>
+            t.partial[c] = t.chunkSum(t.state, c * t.chunk, Math.Min(t.chunk, t.length - c * t.chunk)));
         double total = 0;
-        for (int c = 0; c < chunks; c++) total += partial[c];
+        foreach (double p in partial) total += p;
         return total;
     }
 }

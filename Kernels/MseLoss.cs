@@ -79,8 +79,9 @@ public static class MseLossOp
     {
         int n = pred.Count;
         float coef = GradCoef(reduction, n, gradScale);
-        double total = LossCommon.HostSum(n, LossCommon.HostChunk, n >= HostSimd.ParallelThreshold, (s, c) =>
+        double total = LossCommon.HostSum(n, LossCommon.HostChunk, n >= HostSimd.ParallelThreshold, (pred, target, grad, coef), static (t, s, c) =>
         {
+            var (pred, target, grad, coef) = t;
             var p = pred.AsSpan(s, c); var y = target.AsSpan(s, c);
             Span<float> d = grad.Count > 0 ? grad.AsSpan(s, c) : stackalloc float[c];
             TensorPrimitives.Subtract(p, y, d);

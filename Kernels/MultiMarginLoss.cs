@@ -111,8 +111,9 @@ public static class MultiMarginLossOp
         float g = GradCoef(reduction, rows, gradScale) / classes;
         bool writeGrad = grad.Count > 0;
         int rowsPerChunk = Math.Max(1, LossCommon.HostChunk / Math.Max(classes, 1));
-        double total = LossCommon.HostSum(rows, rowsPerChunk, (long)rows * classes >= HostSimd.ParallelThreshold, (r0, count) =>
+        double total = LossCommon.HostSum(rows, rowsPerChunk, (long)rows * classes >= HostSimd.ParallelThreshold, (scores, labels, grad, g, classes, writeGrad), static (t, r0, count) =>
         {
+            var (scores, labels, grad, g, classes, writeGrad) = t;
             double sum = 0;
             var lab = MemoryMarshal.Cast<float, int>(labels.AsSpan());
             var zero = Vector512<float>.Zero;

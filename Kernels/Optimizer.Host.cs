@@ -21,8 +21,9 @@ public static partial class OptimizerOp
         int[] segStarts, int[] segGroups, float[] table, OptimizerParams a, float sumSquares)
     {
         float clip = (a.Flags & OptimizerParams.FlagClipNorm) != 0 ? MathF.Min(1f, a.MaxNorm / (MathF.Sqrt(sumSquares) + 1e-6f)) : 1f;
-        HostSimd.ForChunks(a.Length, (start, count) =>
+        HostSimd.ForChunks(a.Length, (p, g, s1, s2, s3, segStarts, segGroups, table, a, clip), static (t, start, count) =>
         {
+            var (p, g, s1, s2, s3, segStarts, segGroups, table, a, clip) = t;
             int end = start + count;
             for (int k = Array.BinarySearch(segStarts, 0, a.Segments, start) is int b && b >= 0 ? b : ~b - 1; k < a.Segments && segStarts[k] < end; k++)
             {
@@ -39,9 +40,14 @@ public static partial class OptimizerOp
     /// <summary>Host sum of squares of g over non-frozen segments (float64 accumulation across chunks).</summary>
     public static double HostSumSquares(ArraySegment<float> g, int[] segStarts, int[] segGroups, float[] table, int segments)
     {
-        var partials = new List<(int Start, double Sum)>();
-        HostSimd.ForChunks(g.Count, (start, count) =>
+        if (g.Count == 0) return 0;
+        // One partial per chunk of HostSimd.ForChunks, added in chunk order: bit-identical reruns.
+        int chunk = HostSimd.ChunkSize(g.Count);
+        using var frame = HostPool.Enter();
+        var partials = HostPool.DoubleSegment((g.Count + chunk - 1) / chunk);
+        HostSimd.ForChunks(g.Count, (g, segStarts, segGroups, table, segments, partials, chunk), static (t, start, count) =>
         {
+            var (g, segStarts, segGroups, table, segments, partials, chunk) = t;
             int end = start + count;
             double local = 0;
             for (int k = Array.BinarySearch(segStarts, 0, segments, start) is int b && b >= 0 ? b : ~b - 1; k < segments && segStarts[k] < end; k++)
@@ -50,11 +56,10 @@ public static partial class OptimizerOp
                 int lo = Math.Max(start, segStarts[k]), hi = Math.Min(end, segStarts[k + 1]);
                 if (hi > lo) local += System.Numerics.Tensors.TensorPrimitives.SumOfSquares(g.AsSpan(lo, hi - lo));
             }
-            lock (partials) partials.Add((start, local));
+            partials[start / chunk] = local;
         });
-        partials.Sort((x, y) => x.Start.CompareTo(y.Start));   // a fixed summation order: bit-identical reruns
         double total = 0;
-        foreach (var (_, sum) in partials) total += sum;
+        foreach (double partial in partials) total += partial;
         return total;
     }
 

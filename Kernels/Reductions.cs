@@ -145,14 +145,16 @@ public static class Reductions
     /// <summary>Host row reduction. x: (rows, cols), y: (rows). Sums accumulate in float64 vector lanes.</summary>
     public static void HostRows(ReduceOp op, int rows, int cols, ArraySegment<float> x, ArraySegment<float> y)
     {
-        void Row(int r)
+        int perItem = Math.Max(1, (rows + 4 * HostSimd.PoolThreads - 1) / (4 * HostSimd.PoolThreads));
+        HostSimd.ForRanges(rows, perItem, (long)rows * cols >= HostSimd.ParallelThreshold, (op, cols, x, y), static (t, r0, count) =>
         {
-            var row = x.AsSpan(r * cols, cols);
-            y[r] = op == ReduceOp.Max ? (cols == 0 ? float.NegativeInfinity : TensorPrimitives.Max(row))
-                 : (float)(SumWide(row) / (op == ReduceOp.Mean ? cols : 1));
-        }
-        if ((long)rows * cols < HostSimd.ParallelThreshold || rows == 1) { for (int r = 0; r < rows; r++) Row(r); }
-        else Parallel.For(0, rows, Row);
+            for (int r = r0; r < r0 + count; r++)
+            {
+                var row = t.x.AsSpan(r * t.cols, t.cols);
+                t.y[r] = t.op == ReduceOp.Max ? (t.cols == 0 ? float.NegativeInfinity : TensorPrimitives.Max(row))
+                     : (float)(SumWide(row) / (t.op == ReduceOp.Mean ? t.cols : 1));
+            }
+        });
     }
 
     /// <summary>
@@ -160,32 +162,28 @@ public static class Reductions
     /// max: overwrite. Parallel over blocks of <see cref="ColBlock"/> columns.
     /// </summary>
     public static void HostCols(ReduceOp op, int rows, int cols, ArraySegment<float> x, float beta, ArraySegment<float> y)
-    {
-        int blocks = (cols + ColBlock - 1) / ColBlock;
-        void Block(int b)
+        => HostSimd.ForRanges(cols, ColBlock, (long)rows * cols >= HostSimd.ParallelThreshold, (op, rows, cols, x, beta, y), static (t, c0, w) =>
         {
-            int c0 = b * ColBlock, w = Math.Min(ColBlock, cols - c0);
-            var yb = y.AsSpan(c0, w);
-            if (op == ReduceOp.Max)
+            int rows = t.rows, cols = t.cols;
+            var yb = t.y.AsSpan(c0, w);
+            if (t.op == ReduceOp.Max)
             {
                 yb.Fill(float.NegativeInfinity);
-                for (int r = 0; r < rows; r++) TensorPrimitives.Max(yb, x.AsSpan(r * cols + c0, w), yb);
+                for (int r = 0; r < rows; r++) TensorPrimitives.Max(yb, t.x.AsSpan(r * cols + c0, w), yb);
                 return;
             }
             Span<double> acc = stackalloc double[ColBlock];
             acc = acc[..w];
             acc.Clear();
-            for (int r = 0; r < rows; r++) AddWide(x.AsSpan(r * cols + c0, w), acc);
-            double scale = op == ReduceOp.Mean ? 1.0 / rows : 1.0;
+            for (int r = 0; r < rows; r++) AddWide(t.x.AsSpan(r * cols + c0, w), acc);
+            double scale = t.op == ReduceOp.Mean ? 1.0 / rows : 1.0;
+            float beta = t.beta;
             for (int j = 0; j < w; j++)
             {
                 float s = (float)(acc[j] * scale);
                 yb[j] = beta == 0f ? s : beta * yb[j] + s;
             }
-        }
-        if ((long)rows * cols < HostSimd.ParallelThreshold || blocks == 1) { for (int b = 0; b < blocks; b++) Block(b); }
-        else Parallel.For(0, blocks, Block);
-    }
+        });
 
     /// <summary>Sum of <paramref name="v"/> in float64: each float32 vector is widened into four float64 accumulators.</summary>
     internal static double SumWide(ReadOnlySpan<float> v)

@@ -169,27 +169,23 @@ public static class Softmax
 
     /// <summary>Host forward over x, y: (rows, cols); y may be x.</summary>
     public static void Host(bool log, int rows, int cols, ArraySegment<float> x, ArraySegment<float> y)
-        => ForRows(rows, cols, r => ForwardRow(log, x.AsSpan(r * cols, cols), y.AsSpan(r * cols, cols)));
+        => HostSimd.ForRanges(rows, RowsPerItem(rows), Parallel(rows, cols), (log, cols, x, y), static (t, r0, count) =>
+        {
+            for (int r = r0; r < r0 + count; r++) ForwardRow(t.log, t.x.AsSpan(r * t.cols, t.cols), t.y.AsSpan(r * t.cols, t.cols));
+        });
 
     /// <summary>Host backward over y, dy, dx: (rows, cols); dx may be dy.</summary>
     public static void HostBackward(bool log, int rows, int cols, ArraySegment<float> y, ArraySegment<float> dy, ArraySegment<float> dx)
-        => ForRows(rows, cols, r => BackwardRow(log, y.AsSpan(r * cols, cols), dy.AsSpan(r * cols, cols), dx.AsSpan(r * cols, cols)));
-
-    private static void ForRows(int rows, int cols, Action<int> row)
-    {
-        int workers = Environment.ProcessorCount;
-        if ((long)rows * cols < HostSimd.ParallelThreshold || rows == 1 || workers == 1)
+        => HostSimd.ForRanges(rows, RowsPerItem(rows), Parallel(rows, cols), (log, cols, y, dy, dx), static (t, r0, count) =>
         {
-            for (int r = 0; r < rows; r++) row(r);
-            return;
-        }
-        int chunk = (rows + workers - 1) / workers;
-        Parallel.For(0, (rows + chunk - 1) / chunk, c =>
-        {
-            int end = Math.Min(rows, (c + 1) * chunk);
-            for (int r = c * chunk; r < end; r++) row(r);
+            for (int r = r0; r < r0 + count; r++)
+                BackwardRow(t.log, t.y.AsSpan(r * t.cols, t.cols), t.dy.AsSpan(r * t.cols, t.cols), t.dx.AsSpan(r * t.cols, t.cols));
         });
-    }
+
+    // Rows are split into one range per pool thread for inputs of at least HostSimd.ParallelThreshold elements.
+    private static bool Parallel(int rows, int cols) => (long)rows * cols >= HostSimd.ParallelThreshold;
+
+    private static int RowsPerItem(int rows) => Math.Max(1, (rows + HostSimd.PoolThreads - 1) / HostSimd.PoolThreads);
 
     private static void ForwardRow(bool log, ReadOnlySpan<float> x, Span<float> y)
     {

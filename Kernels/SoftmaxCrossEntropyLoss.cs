@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using System.Buffers;
 using System.Numerics.Tensors;
 using ILGPU;
 using ILGPU.Algorithms;
@@ -120,15 +119,17 @@ public static class SoftmaxCrossEntropyLossOp
         float coef = GradCoef(reduction, rows, gradScale), eps = labelSmoothing;
         bool writeGrad = grad.Count > 0;
         int rowsPerChunk = Math.Max(1, LossCommon.HostChunk / Math.Max(classes, 1));
-        double total = LossCommon.HostSum(rows, rowsPerChunk, (long)rows * classes >= HostSimd.ParallelThreshold / 4, (r0, count) =>
+        double total = LossCommon.HostSum(rows, rowsPerChunk, (long)rows * classes >= HostSimd.ParallelThreshold / 4, (logits, labels, grad, coef, eps, classes, writeGrad), static (t, r0, count) =>
         {
-            float[]? rented = writeGrad ? null : ArrayPool<float>.Shared.Rent(classes);
+            var (logits, labels, grad, coef, eps, classes, writeGrad) = t;
+            using var frame = HostPool.Enter();
+            var scratch = writeGrad ? default : HostPool.Floats(classes);
             double sum = 0;
             var lab = MemoryMarshal.Cast<float, int>(labels.AsSpan());
             for (int r = r0; r < r0 + count; r++)
             {
                 var z = logits.AsSpan(r * classes, classes);
-                var e = writeGrad ? grad.AsSpan(r * classes, classes) : rented.AsSpan(0, classes);
+                var e = writeGrad ? grad.AsSpan(r * classes, classes) : scratch;
                 int y = lab[r];
                 if ((uint)y >= (uint)classes)
                 {
@@ -150,7 +151,6 @@ public static class SoftmaxCrossEntropyLossOp
                     e[y] -= coef * (1f - eps);
                 }
             }
-            if (rented is not null) ArrayPool<float>.Shared.Return(rented);
             return sum;
         });
         loss[0] = (float)(total / LossCommon.Divisor(reduction, rows));
