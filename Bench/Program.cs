@@ -19,6 +19,7 @@ var root = new RootCommand("GpuNet benchmarks: devices, machine peak (FMA, copy 
     PeakCommand.Create(),
     GemmCommand.Create(),
     KernelsCommand.Create(),
+    TrainCommand.Create(),
     DataCommand.Create(),
 };
 return Cli.Run(root, args);

@@ -1,0 +1,87 @@
+using GpuNet.Data;
+using GpuNet.Kernels;
+using GpuNet.Nn;
+
+namespace GpuNet.Bench;
+
+/// <summary>The data of one run: training, validation and (optionally) test splits, already preprocessed.</summary>
+internal sealed record PresetData(Dataset Train, Dataset? Validation, Dataset? Test, BatchTargets Targets);
+
+/// <summary>Hyperparameters a preset sets and the command line may override.</summary>
+internal sealed record TrainSettings
+{
+    public required int Epochs { get; init; }
+    public required int BatchSize { get; init; }
+    public required string Optimizer { get; init; }
+    public required double LearningRate { get; init; }
+    public string Schedule { get; init; } = "none";
+    public double WeightDecay { get; init; }
+    public double L1 { get; init; }
+    public double L2 { get; init; }
+    public float Dropout { get; init; }
+    /// <summary>Early-stopping patience; null: no early stopping.</summary>
+    public int? Patience { get; init; }
+    public ulong Seed { get; init; } = 1;
+}
+
+/// <summary>A named, ready-to-run training configuration built with the public library API.</summary>
+internal sealed record Preset(string Name, string Description, string Floor, TrainSettings Defaults,
+    Func<ulong, TextWriter?, PresetData> Data, Func<TrainSettings, Layer> Network, Func<Loss> Loss)
+{
+    public static readonly Preset[] All =
+    [
+        new("binary", "synthetic 1000 x 10 binary set (2% label noise), MLP 10-64-32-1, BCE, Adam, early stopping", "validation accuracy >= 90% (seeds 1-5)",
+            new TrainSettings { Epochs = 100, BatchSize = 32, Optimizer = "adam", LearningRate = 1e-3, Patience = 10 },
+            (seed, _) =>
+            {
+                var all = DataSets.Binary(1000, 10, seed);
+                var (train, val) = DataSplit.Stratified(all, 0.2, seed);
+                return new PresetData(train, val, null, BatchTargets.Floats);
+            },
+            s => new Sequential(new Linear(10, 64, name: "fc1"), new ActivationLayer(Activation.Relu), new Linear(64, 32, name: "fc2"),
+                new ActivationLayer(Activation.Relu), new Linear(32, 1, name: "out")),
+            () => new BceWithLogitsLoss()),
+
+        new("digits-mlp", "sklearn 8x8 digits (embedded), 80/20 stratified split, MLP 64-128-10", "validation accuracy >= 96%",
+            new TrainSettings { Epochs = 40, BatchSize = 32, Optimizer = "adam", LearningRate = 1e-3, Schedule = "cosine" },
+            (seed, _) =>
+            {
+                var (train, val) = DataSplit.Stratified(DataSets.Digits(), 0.2, seed);
+                var std = Standardizer.Fit(train);
+                return new PresetData(std.Apply(train), std.Apply(val), null, BatchTargets.Labels);
+            },
+            s => new Sequential(new Linear(64, 128, name: "fc1"), new ActivationLayer(Activation.Relu), new Dropout(s.Dropout, name: "drop1"),
+                new Linear(128, 10, name: "out")),
+            () => new CrossEntropyLoss()),
+
+        new("mnist-mlp", "MNIST (54k/6k/10k), MLP 784-256-128-10, ReLU, dropout, Adam, cosine schedule", "test accuracy >= 98.0%",
+            new TrainSettings { Epochs = 10, BatchSize = 128, Optimizer = "adam", LearningRate = 1e-3, Schedule = "cosine", Dropout = 0.2f },
+            Mnist, MnistMlp, () => new CrossEntropyLoss()),
+
+        new("mnist-mlp-sgd", "the mnist-mlp network with SGD + momentum 0.9 and a step schedule", "test accuracy >= 97.8%",
+            new TrainSettings { Epochs = 10, BatchSize = 128, Optimizer = "momentum", LearningRate = 0.05, Schedule = "step", Dropout = 0.2f },
+            Mnist, MnistMlp, () => new CrossEntropyLoss()),
+
+        new("fashion-mlp", "Fashion-MNIST (54k/6k/10k), MLP 784-512-256-10 with batch norm, Adam, cosine schedule", "test accuracy >= 88.5%",
+            new TrainSettings { Epochs = 12, BatchSize = 128, Optimizer = "adam", LearningRate = 1e-3, Schedule = "cosine", Dropout = 0.2f },
+            (seed, log) => Split(DataSets.FashionMnist(log: log), seed),
+            s => new Sequential(new Flatten(), new Linear(784, 512, name: "fc1"), new BatchNorm1d(512, name: "bn1"), new ActivationLayer(Activation.Relu),
+                new Dropout(s.Dropout, name: "drop1"), new Linear(512, 256, name: "fc2"), new BatchNorm1d(256, name: "bn2"), new ActivationLayer(Activation.Relu),
+                new Dropout(s.Dropout, name: "drop2"), new Linear(256, 10, name: "out")),
+            () => new CrossEntropyLoss()),
+    ];
+
+    public static Preset? Find(string name) => All.FirstOrDefault(p => p.Name == name);
+
+    private static PresetData Mnist(ulong seed, TextWriter? log) => Split(DataSets.Mnist(log: log), seed);
+
+    private static PresetData Split((Dataset Train, Dataset Test) sets, ulong seed)
+    {
+        var (train, val) = DataSplit.Stratified(sets.Train, 0.1, seed);
+        return new PresetData(train, val, sets.Test, BatchTargets.Labels);
+    }
+
+    private static Layer MnistMlp(TrainSettings s)
+        => new Sequential(new Flatten(), new Linear(784, 256, name: "fc1"), new ActivationLayer(Activation.Relu), new Dropout(s.Dropout, name: "drop1"),
+            new Linear(256, 128, name: "fc2"), new ActivationLayer(Activation.Relu), new Dropout(s.Dropout, name: "drop2"), new Linear(128, 10, name: "out"));
+}

@@ -1,0 +1,279 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using GpuNet.Checkpoints;
+using GpuNet.Data;
+using GpuNet.Nn;
+using GpuNet.Optim;
+using GpuNet.Training;
+
+namespace GpuNet.Bench;
+
+/// <summary>One <c>train</c> run: data, model, optimizer, schedule, Fit with callbacks, test evaluation, reports.</summary>
+internal static class TrainRun
+{
+    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    public static int Run(Device device, TrainRunOptions o, TextWriter log)
+    {
+        var s = o.Settings;
+        var preset = o.Preset;
+        double? peak = device.IsHost ? Probes.MeasureFma(0.1, trials: 3).TotalGflops * 1e9 : null;
+        var data = preset.Data(s.Seed, log);
+        var sampleShape = data.Train.SampleShape.ToArray();
+        using var model = Model.Build(device, preset.Network(s), sampleShape, s.BatchSize, new ModelOptions { Seed = s.Seed });
+        var loss = preset.Loss();
+        using var optimizer = MakeOptimizer(model, s);
+        using var train = new DataLoader(device, data.Train, s.BatchSize, shuffle: true, dropLast: false, s.Seed, prefetch: true, data.Targets);
+        using var val = data.Validation is null ? null : new DataLoader(device, data.Validation, s.BatchSize, false, false, s.Seed, prefetch: false, data.Targets);
+        using var test = data.Test is null ? null : new DataLoader(device, data.Test, s.BatchSize, false, false, s.Seed, prefetch: false, data.Targets);
+        var schedule = TrainCommand.MakeSchedule(s.Schedule, s.LearningRate, s.Epochs, train.BatchCount);
+        var trainer = new Trainer(model, loss, optimizer, schedule, new TrainerOptions { Monitor = val is null ? MetricNames.TrainLoss : MetricNames.ValLoss });
+        var summary = model.Summary();
+        double flopsPerSample = summary.TrainingFlopsPerSample;
+
+        log.WriteLine(string.Create(Inv, $"GpuNet train {preset.Name} | device {device.Name} ({device.Info.Description}) | {model.ParameterCount:N0} parameters, {flopsPerSample / 1e6:F2} MFLOP/sample (train) | {summary.LaunchesPerTrainingStep} launches/step"));
+        string peakText = peak is double pk ? string.Create(Inv, $" | host FMA peak {pk / 1e9:F0} GFLOP/s") : "";
+        log.WriteLine(string.Create(Inv, $"data: train {data.Train.Count}, validation {data.Validation?.Count ?? 0}, test {data.Test?.Count ?? 0} | batch {s.BatchSize}, {s.Epochs} epochs, {s.Optimizer} lr {s.LearningRate:G4}, schedule {s.Schedule}, seed {s.Seed}{peakText}"));
+
+        var history = new List<HistoryRow>();
+        int epochsDone = 0;
+        if (o.ResumePath is not null)
+        {
+            var file = Checkpoint.Read(o.ResumePath);
+            var state = Checkpoint.Restore(file, model, optimizer)
+                ?? throw new UsageException($"--resume: {o.ResumePath} holds no training state (write checkpoints with --out)");
+            history.AddRange(state.History.Select(HistoryRow.From));
+            trainer.Restore(new TrainerState(state.Epoch, state.Step, state.BestMetric ?? double.NaN, state.BestEpoch ?? 0,
+                history.Select(h => h.ToReport()).ToArray()));
+            epochsDone = state.Epoch;
+            log.WriteLine($"resumed from {o.ResumePath} at epoch {epochsDone}, step {state.Step}");
+            if (epochsDone >= s.Epochs) throw new UsageException($"--resume: the checkpoint is at epoch {epochsDone}; --epochs {s.Epochs} leaves nothing to train");
+        }
+
+        var callbacks = new List<ICallback>();
+        var finalEval = new FinalEvaluation(trainer, val, test);
+        callbacks.Add(finalEval);
+        if (s.Patience is int patience) callbacks.Add(new EarlyStopping(val is null ? MetricNames.TrainLoss : MetricNames.ValLoss, patience));
+        string? best = null;
+        if (o.OutDir is not null)
+        {
+            Directory.CreateDirectory(o.OutDir);
+            best = Path.Combine(o.OutDir, "best.safetensors");
+            callbacks.Add(new CheckpointCallback(trainer, o.OutDir, s.Seed, history, $"{preset.Name}: {preset.Description}"));
+        }
+        bool bar = !o.Quiet && !Console.IsOutputRedirected;
+        var progress = new ProgressBar(log, bar);
+        trainer.BatchCompleted += progress.OnBatch;
+        trainer.EpochCompleted += r =>
+        {
+            progress.Clear();
+            var row = HistoryRow.From(r);
+            history.Add(row);
+            double? mfu = peak is double p ? r.TrainingFlops / r.Seconds / p : null;
+            log.WriteLine(string.Create(Inv,
+                $"epoch {r.Epoch,3}/{s.Epochs} | lr {r.LearningRate:E2} | train loss {r.TrainLoss:F4} acc {Pct(r.TrainAccuracy)} | val loss {Num(r.ValLoss)} acc {Pct(r.ValAccuracy)} | {r.Seconds:F2}s {r.SamplesPerSecond:N0}/s{(mfu is double m ? $" | MFU {m:P1}" : "")}"));
+        };
+
+        var fit = trainer.Fit(train, val, s.Epochs - epochsDone, callbacks.ToArray());
+        var bestTest = test is null ? null : trainer.Evaluate(test);
+        var bestVal = val is null ? null : trainer.Evaluate(val);
+
+        double trainSeconds = fit.History.Skip(epochsDone).Sum(h => h.Seconds);
+        int trainSamples = fit.History.Skip(epochsDone).Sum(h => h.Samples);
+        double trainFlops = fit.History.Skip(epochsDone).Sum(h => h.TrainingFlops);
+        double? runMfu = peak is double pp && trainSeconds > 0 ? trainFlops / trainSeconds / pp : null;
+        var metrics = bestTest?.Metrics ?? bestVal?.Metrics;
+        log.WriteLine(fit.StoppedEarly ? $"stopped: {fit.StopReason}" : $"finished {fit.EpochsRun} epoch(s)");
+        log.WriteLine(string.Create(Inv, $"train: {trainSeconds:F1}s, {trainSamples / Math.Max(trainSeconds, 1e-9):N0} samples/s{(runMfu is double mm ? $", MFU {mm:P1} of {peak / 1e9:F0} GFLOP/s" : "")}"));
+        if (bestVal is not null) log.WriteLine(string.Create(Inv, $"validation: loss {bestVal.Loss:F4}, accuracy {Pct(bestVal.Accuracy)} (best epoch {fit.BestEpoch})"));
+        if (bestTest is not null) log.WriteLine(string.Create(Inv, $"test: loss {bestTest.Loss:F4}, accuracy {Pct(bestTest.Accuracy)}"));
+        if (metrics is not null)
+            log.WriteLine(string.Create(Inv, $"{(bestTest is null ? "validation" : "test")} metrics: macro precision {metrics.MacroPrecision:F4}, recall {metrics.MacroRecall:F4}, F1 {metrics.MacroF1:F4}{(metrics.RocAuc is double auc ? $", ROC AUC {auc:F4}" : "")}"));
+
+        if (o.OutDir is not null) Plot.Curves(Path.Combine(o.OutDir, "curves.png"), preset.Name, history);
+        if (o.JsonPath is not null)
+        {
+            var json = new JsonObject
+            {
+                ["preset"] = preset.Name,
+                ["device"] = device.Name,
+                ["seed"] = s.Seed,
+                ["epochs_run"] = fit.History.Count,
+                ["best_epoch"] = fit.BestEpoch,
+                ["stopped_early"] = fit.StoppedEarly,
+                ["train_seconds"] = trainSeconds,
+                ["samples_per_second"] = trainSamples / Math.Max(trainSeconds, 1e-9),
+                ["mfu"] = runMfu,
+                ["history"] = new JsonArray(history.Select(h => (JsonNode)h.ToJson()).ToArray()),
+                ["final"] = Split(finalEval.Validation ?? fit.Last?.Validation, finalEval.Test),
+                ["best"] = Split(bestVal, bestTest),
+                ["test_metrics"] = metrics is null ? null : new JsonObject
+                {
+                    ["accuracy"] = metrics.Accuracy,
+                    ["macro_precision"] = metrics.MacroPrecision,
+                    ["macro_recall"] = metrics.MacroRecall,
+                    ["macro_f1"] = metrics.MacroF1,
+                    ["confusion_matrix"] = Matrix(metrics.ConfusionMatrix),
+                },
+                ["checkpoint"] = best is not null && File.Exists(best) ? Path.GetFullPath(best) : null,
+            };
+            AtomicFile.WriteAllText(o.JsonPath, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        }
+        return Cli.Ok;
+    }
+
+    private static Optimizer MakeOptimizer(Model model, TrainSettings s)
+    {
+        bool adamw = s.Optimizer == "adamw";
+        var reg = new Regularization { WeightDecay = s.L2 + (adamw ? 0 : s.WeightDecay), L1 = s.L1, DecoupledWeightDecay = adamw ? s.WeightDecay : 0 };
+        var options = new OptimizerOptions { Regularization = reg }.ForModel(model);
+        var (d, p, g) = (model.Device, model.Parameters, model.Gradients!);
+        return s.Optimizer switch
+        {
+            "sgd" => new Sgd(d, p, g, s.LearningRate, options: options),
+            "momentum" => new Sgd(d, p, g, s.LearningRate, momentum: 0.9, options: options),
+            "nesterov" => new Sgd(d, p, g, s.LearningRate, momentum: 0.9, nesterov: true, options: options),
+            "adagrad" => new Adagrad(d, p, g, s.LearningRate, options: options),
+            "rmsprop" => new RmsProp(d, p, g, s.LearningRate, options: options),
+            "adam" or "adamw" => new Adam(d, p, g, s.LearningRate, options: options),
+            _ => throw new UsageException($"--optimizer: '{s.Optimizer}' is not one of {string.Join(", ", TrainCommand.Optimizers)}"),
+        };
+    }
+
+    private static JsonObject Split(EvalResult? val, EvalResult? test) => new()
+    {
+        ["val_loss"] = val?.Loss, ["val_accuracy"] = val?.Accuracy, ["test_loss"] = test?.Loss, ["test_accuracy"] = test?.Accuracy,
+    };
+
+    private static JsonArray Matrix(long[,] m)
+    {
+        var rows = new JsonArray();
+        for (int i = 0; i < m.GetLength(0); i++)
+            rows.Add(new JsonArray(Enumerable.Range(0, m.GetLength(1)).Select(j => (JsonNode)JsonValue.Create(m[i, j])).ToArray()));
+        return rows;
+    }
+
+    private static string Pct(double? v) => v is double d ? d.ToString("P2", Inv) : "-";
+    private static string Num(double? v) => v is double d ? d.ToString("F4", Inv) : "-";
+
+    /// <summary>Evaluates validation and test on the weights as they are when training ends, before early stopping restores the best.</summary>
+    private sealed class FinalEvaluation(Trainer trainer, IBatchSource? validation, IBatchSource? test) : ICallback
+    {
+        public EvalResult? Validation { get; private set; }
+        public EvalResult? Test { get; private set; }
+
+        public void OnTrainEnd(TrainingContext context)
+        {
+            if (context.Report is null && trainer.History.Count == 0) return;
+            Validation = validation is null ? null : trainer.Evaluate(validation);
+            Test = test is null ? null : trainer.Evaluate(test);
+        }
+    }
+
+    /// <summary>Writes last.safetensors after every epoch and best.safetensors when the monitored metric improves.</summary>
+    private sealed class CheckpointCallback(Trainer trainer, string dir, ulong seed, List<HistoryRow> history, string description) : ICallback
+    {
+        public void OnEpochEnd(TrainingContext context)
+        {
+            var st = trainer.State;
+            var rows = history.Append(HistoryRow.From(context.Report!)).ToList();
+            var state = new TrainingState
+            {
+                Epoch = st.Epoch, Step = st.GlobalStep, Seed = seed, ScheduleStep = st.GlobalStep,
+                BestMetric = double.IsNaN(st.BestMetric) ? null : st.BestMetric, BestEpoch = st.BestEpoch,
+                History = rows.Select(r => r.ToMetrics()).ToArray(),
+            };
+            Checkpoint.Save(Path.Combine(dir, "last.safetensors"), context.Model, context.Optimizer, state, description);
+            if (st.BestEpoch == st.Epoch) File.Copy(Path.Combine(dir, "last.safetensors"), Path.Combine(dir, "best.safetensors.tmp"), overwrite: true);
+            if (st.BestEpoch == st.Epoch) File.Move(Path.Combine(dir, "best.safetensors.tmp"), Path.Combine(dir, "best.safetensors"), overwrite: true);
+        }
+    }
+}
+
+/// <summary>One epoch of the printed, plotted, saved and JSON history.</summary>
+internal sealed record HistoryRow(int Epoch, double Lr, double TrainLoss, double? TrainAccuracy, double? ValLoss, double? ValAccuracy, double Seconds, int Samples, long Step, double Flops)
+{
+    public static HistoryRow From(EpochReport r) => new(r.Epoch, r.LearningRate, r.TrainLoss, r.TrainAccuracy, r.ValLoss, r.ValAccuracy, r.Seconds, r.Samples, r.GlobalStep, r.TrainingFlops);
+
+    public static HistoryRow From(EpochMetrics m)
+    {
+        double? Get(string k) => m.Values.TryGetValue(k, out double v) ? v : null;
+        return new(m.Epoch, Get("lr") ?? 0, Get("train_loss") ?? double.NaN, Get("train_accuracy"), Get("val_loss"), Get("val_accuracy"),
+            Get("seconds") ?? 0, (int)(Get("samples") ?? 0), (long)(Get("step") ?? 0), Get("flops") ?? 0);
+    }
+
+    public EpochMetrics ToMetrics()
+    {
+        var d = new Dictionary<string, double> { ["lr"] = Lr, ["train_loss"] = TrainLoss, ["seconds"] = Seconds, ["samples"] = Samples, ["step"] = Step, ["flops"] = Flops };
+        if (TrainAccuracy is double ta) d["train_accuracy"] = ta;
+        if (ValLoss is double vl) d["val_loss"] = vl;
+        if (ValAccuracy is double va) d["val_accuracy"] = va;
+        return new EpochMetrics(Epoch, d);
+    }
+
+    /// <summary>An epoch report for a restored trainer's history (validation loss kept; per-class metrics are not saved).</summary>
+    public EpochReport ToReport() => new()
+    {
+        Epoch = Epoch, GlobalStep = Step, Steps = 0, Samples = Samples, TrainLoss = TrainLoss, TrainAccuracy = TrainAccuracy,
+        Validation = ValLoss is double vl ? new EvalResult(vl, 0, null, 0) : null, LearningRate = Lr, Seconds = Seconds, TotalSeconds = Seconds, TrainingFlops = Flops,
+    };
+
+    public JsonObject ToJson() => new()
+    {
+        ["epoch"] = Epoch, ["lr"] = Lr, ["train_loss"] = TrainLoss, ["train_accuracy"] = TrainAccuracy,
+        ["val_loss"] = ValLoss, ["val_accuracy"] = ValAccuracy, ["seconds"] = Seconds,
+    };
+}
+
+/// <summary>A one-line progress bar redrawn in place (only on a terminal).</summary>
+internal sealed class ProgressBar(TextWriter log, bool enabled)
+{
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private long _last;
+    private bool _drawn;
+
+    public void OnBatch(BatchReport b)
+    {
+        if (!enabled || _clock.ElapsedMilliseconds - _last < 100) return;
+        _last = _clock.ElapsedMilliseconds;
+        const int width = 30;
+        int filled = (int)((long)width * b.SamplesSeen / Math.Max(1, b.EpochSamples));
+        log.Write($"\repoch {b.Epoch,3} [{new string('#', filled)}{new string('.', width - filled)}] {b.SamplesSeen}/{b.EpochSamples}");
+        _drawn = true;
+    }
+
+    public void Clear()
+    {
+        if (!_drawn) return;
+        log.Write("\r" + new string(' ', 80) + "\r");
+        _drawn = false;
+    }
+}
+
+/// <summary>Writes a file atomically: a temporary file in the same directory, flushed, then renamed over the target.</summary>
+internal static class AtomicFile
+{
+    public static void WriteAllText(string path, string text)
+    {
+        string full = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        string tmp = full + ".tmp" + Environment.ProcessId;
+        try
+        {
+            using (var f = new FileStream(tmp, FileMode.Create, FileAccess.Write))
+            using (var w = new StreamWriter(f))
+            {
+                w.Write(text);
+                w.Flush();
+                f.Flush(true);
+            }
+            File.Move(tmp, full, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(tmp)) File.Delete(tmp);
+        }
+    }
+}
