@@ -37,16 +37,10 @@ internal static class TrainRun
         string peakText = peak is double pk ? string.Create(Inv, $" | host FMA peak {pk / 1e9:F0} GFLOP/s") : "";
         log.WriteLine(string.Create(Inv, $"data: train {data.Train.Count}, validation {data.Validation?.Count ?? 0}, test {data.Test?.Count ?? 0} | batch {s.BatchSize}, {s.Epochs} epochs, {s.Optimizer} lr {s.LearningRate:G4}, schedule {s.Schedule}, seed {s.Seed}{peakText}"));
 
-        var history = new List<HistoryRow>();
         int epochsDone = 0;
         if (o.ResumePath is not null)
         {
-            var file = Checkpoint.Read(o.ResumePath);
-            var state = Checkpoint.Restore(file, model, optimizer)
-                ?? throw new UsageException($"--resume: {o.ResumePath} holds no training state (write checkpoints with --out)");
-            history.AddRange(state.History.Select(HistoryRow.From));
-            trainer.Restore(new TrainerState(state.Epoch, state.Step, state.BestMetric ?? double.NaN, state.BestEpoch ?? 0,
-                history.Select(h => h.ToReport()).ToArray()));
+            var state = TrainerCheckpoints.Resume(o.ResumePath, trainer);
             epochsDone = state.Epoch;
             log.WriteLine($"resumed from {o.ResumePath} at epoch {epochsDone}, step {state.Step}");
             if (epochsDone >= s.Epochs) throw new UsageException($"--resume: the checkpoint is at epoch {epochsDone}; --epochs {s.Epochs} leaves nothing to train");
@@ -61,7 +55,7 @@ internal static class TrainRun
         {
             Directory.CreateDirectory(o.OutDir);
             best = Path.Combine(o.OutDir, "best.safetensors");
-            callbacks.Add(new CheckpointCallback(trainer, o.OutDir, s.Seed, history, $"{preset.Name}: {preset.Description}"));
+            callbacks.Add(new CheckpointCallback(trainer, o.OutDir, s.Seed, $"{preset.Name}: {preset.Description}"));
         }
         bool bar = !o.Quiet && !Console.IsOutputRedirected;
         var progress = new ProgressBar(log, bar);
@@ -69,8 +63,6 @@ internal static class TrainRun
         trainer.EpochCompleted += r =>
         {
             progress.Clear();
-            var row = HistoryRow.From(r);
-            history.Add(row);
             double? mfu = peak is double p ? r.TrainingFlops / r.Seconds / p : null;
             log.WriteLine(string.Create(Inv,
                 $"epoch {r.Epoch,3}/{s.Epochs} | lr {r.LearningRate:E2} | train loss {r.TrainLoss:F4} acc {Pct(r.TrainAccuracy)} | val loss {Num(r.ValLoss)} acc {Pct(r.ValAccuracy)} | {r.Seconds:F2}s {r.SamplesPerSecond:N0}/s{(mfu is double m ? $" | MFU {m:P1}" : "")}"));
@@ -92,6 +84,7 @@ internal static class TrainRun
         if (metrics is not null)
             log.WriteLine(string.Create(Inv, $"{(bestTest is null ? "validation" : "test")} metrics: macro precision {metrics.MacroPrecision:F4}, recall {metrics.MacroRecall:F4}, F1 {metrics.MacroF1:F4}{(metrics.RocAuc is double auc ? $", ROC AUC {auc:F4}" : "")}"));
 
+        var history = fit.History.Select(HistoryRow.From).ToList();
         if (o.OutDir is not null) Plot.Curves(Path.Combine(o.OutDir, "curves.png"), preset.Name, history);
         if (o.JsonPath is not null)
         {
@@ -173,52 +166,24 @@ internal static class TrainRun
     }
 
     /// <summary>Writes last.safetensors after every epoch and best.safetensors when the monitored metric improves.</summary>
-    private sealed class CheckpointCallback(Trainer trainer, string dir, ulong seed, List<HistoryRow> history, string description) : ICallback
+    private sealed class CheckpointCallback(Trainer trainer, string dir, ulong seed, string description) : ICallback
     {
         public void OnEpochEnd(TrainingContext context)
         {
-            var st = trainer.State;
-            var rows = history.Append(HistoryRow.From(context.Report!)).ToList();
-            var state = new TrainingState
-            {
-                Epoch = st.Epoch, Step = st.GlobalStep, Seed = seed, ScheduleStep = st.GlobalStep,
-                BestMetric = double.IsNaN(st.BestMetric) ? null : st.BestMetric, BestEpoch = st.BestEpoch,
-                History = rows.Select(r => r.ToMetrics()).ToArray(),
-            };
-            Checkpoint.Save(Path.Combine(dir, "last.safetensors"), context.Model, context.Optimizer, state, description);
-            if (st.BestEpoch == st.Epoch) File.Copy(Path.Combine(dir, "last.safetensors"), Path.Combine(dir, "best.safetensors.tmp"), overwrite: true);
-            if (st.BestEpoch == st.Epoch) File.Move(Path.Combine(dir, "best.safetensors.tmp"), Path.Combine(dir, "best.safetensors"), overwrite: true);
+            string last = Path.Combine(dir, "last.safetensors");
+            TrainerCheckpoints.Save(last, trainer, seed, description);
+            if (trainer.State.BestEpoch != trainer.State.Epoch) return;
+            string tmp = Path.Combine(dir, "best.safetensors.tmp");
+            File.Copy(last, tmp, overwrite: true);
+            File.Move(tmp, Path.Combine(dir, "best.safetensors"), overwrite: true);
         }
     }
 }
 
 /// <summary>One epoch of the printed, plotted, saved and JSON history.</summary>
-internal sealed record HistoryRow(int Epoch, double Lr, double TrainLoss, double? TrainAccuracy, double? ValLoss, double? ValAccuracy, double Seconds, int Samples, long Step, double Flops)
+internal sealed record HistoryRow(int Epoch, double Lr, double TrainLoss, double? TrainAccuracy, double? ValLoss, double? ValAccuracy, double Seconds)
 {
-    public static HistoryRow From(EpochReport r) => new(r.Epoch, r.LearningRate, r.TrainLoss, r.TrainAccuracy, r.ValLoss, r.ValAccuracy, r.Seconds, r.Samples, r.GlobalStep, r.TrainingFlops);
-
-    public static HistoryRow From(EpochMetrics m)
-    {
-        double? Get(string k) => m.Values.TryGetValue(k, out double v) ? v : null;
-        return new(m.Epoch, Get("lr") ?? 0, Get("train_loss") ?? double.NaN, Get("train_accuracy"), Get("val_loss"), Get("val_accuracy"),
-            Get("seconds") ?? 0, (int)(Get("samples") ?? 0), (long)(Get("step") ?? 0), Get("flops") ?? 0);
-    }
-
-    public EpochMetrics ToMetrics()
-    {
-        var d = new Dictionary<string, double> { ["lr"] = Lr, ["train_loss"] = TrainLoss, ["seconds"] = Seconds, ["samples"] = Samples, ["step"] = Step, ["flops"] = Flops };
-        if (TrainAccuracy is double ta) d["train_accuracy"] = ta;
-        if (ValLoss is double vl) d["val_loss"] = vl;
-        if (ValAccuracy is double va) d["val_accuracy"] = va;
-        return new EpochMetrics(Epoch, d);
-    }
-
-    /// <summary>An epoch report for a restored trainer's history (validation loss kept; per-class metrics are not saved).</summary>
-    public EpochReport ToReport() => new()
-    {
-        Epoch = Epoch, GlobalStep = Step, Steps = 0, Samples = Samples, TrainLoss = TrainLoss, TrainAccuracy = TrainAccuracy,
-        Validation = ValLoss is double vl ? new EvalResult(vl, 0, null, 0) : null, LearningRate = Lr, Seconds = Seconds, TotalSeconds = Seconds, TrainingFlops = Flops,
-    };
+    public static HistoryRow From(EpochReport r) => new(r.Epoch, r.LearningRate, r.TrainLoss, r.TrainAccuracy, r.ValLoss, r.ValAccuracy, r.Seconds);
 
     public JsonObject ToJson() => new()
     {

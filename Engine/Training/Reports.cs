@@ -18,8 +18,8 @@ public enum TaskKind
 /// <param name="Seconds">Wall time.</param>
 public sealed record EvalResult(double Loss, int Samples, ClassificationMetrics? Metrics, double Seconds)
 {
-    /// <summary>Accuracy, null for regression.</summary>
-    public double? Accuracy => Metrics?.Accuracy;
+    /// <summary>Accuracy, null for regression (set directly for a result restored from a checkpoint's history).</summary>
+    public double? Accuracy { get; init; } = Metrics?.Accuracy;
 }
 
 /// <summary>One progress event per training step (created only when someone listens).</summary>
