@@ -1,0 +1,306 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace GpuNet.Kernels;
+
+/// <summary>
+/// The loop nest of the host GEMM (GotoBLAS/BLIS): for each NC-wide column panel of C, for each KC-deep slice of K,
+/// B[kc, nc] is packed into NR-wide slivers (L3/L2 resident); for each MC-tall row block, A[mc, kc] is packed into
+/// MR-tall slivers (L2 resident); the micro-kernel multiplies one A sliver by one B sliver (L1 resident) into an
+/// MR x NR register tile. Packing handles the four transpose cases, so the micro-kernel sees one layout; edges are
+/// zero-padded in the packed buffers and clipped when the tile is written. The epilogue runs per tile: the first K
+/// slice applies alpha, beta * C (C unread when beta == 0) and the bias, later slices add, the last applies the
+/// activation. Work is split over threads by rows or by columns of C (each thread packs its own panels).
+/// </summary>
+internal static unsafe class HostGemm
+{
+    /// <summary>Depth of a packed K slice (kc x NR floats of B, 32 KiB at NR = 32, stays in L1 with an A sliver).</summary>
+    internal const int Kc = 256;
+    /// <summary>Rows of a packed A block (mc x kc floats, 240 KiB: L2).</summary>
+    internal const int McRows = 240;
+    /// <summary>Columns of a packed B panel (kc x nc floats, 3 MiB: L3).</summary>
+    internal const int NcCols = 3072;
+    /// <summary>Below this many multiply-adds (M N K), the call runs on the calling thread.</summary>
+    internal const long ParallelMacs = 64L * 64 * 64;
+
+    /// <summary>One GEMM call: pinned operands, shape, epilogue and the thread split.</summary>
+    internal struct Job
+    {
+        public float* A, B, C, Bias;
+        public int M, N, K;
+        public bool TransA, TransB;
+        public float Alpha, Beta, ActAlpha;
+        public int Act;
+        /// <summary>Number of parts the work is split into, and whether the split runs over rows (else columns).</summary>
+        public int Parts;
+        public bool SplitRows;
+    }
+
+    /// <summary>Micro-tile of the kernels in use on this machine.</summary>
+    internal static readonly int Mr = Vector512.IsHardwareAccelerated ? HostGemmKernels.Mr512 : HostGemmKernels.Mr256;
+    internal static readonly int Nr = Vector512.IsHardwareAccelerated ? HostGemmKernels.Nr512 : HostGemmKernels.Nr256;
+    private static readonly int Mc = McRows / Mr * Mr;
+    private static readonly int Nc = NcCols / Nr * Nr;
+
+    /// <summary>Packing buffers of the current thread (pinned, 64-byte aligned, grown on demand, never shrunk).</summary>
+    [ThreadStatic] private static float[]? t_buffer;
+    [ThreadStatic] private static float* t_aligned;
+    [ThreadStatic] private static int t_capacity;
+
+    /// <summary>Runs the GEMM of <paramref name="job"/>: the K = 0 case, a single-threaded call, or a parallel one.</summary>
+    internal static void Run(ref Job job)
+    {
+        if (job.K == 0) { EpilogueOnly(ref job); return; }
+        int threads = HostGemmPool.Threads;
+        long macs = (long)job.M * job.N * job.K;
+        int tilesM = (job.M + Mr - 1) / Mr, tilesN = (job.N + Nr - 1) / Nr;
+        if (threads > 1 && macs >= ParallelMacs && (tilesM >= 2 || tilesN >= 2))
+        {
+            // Each thread packs the operand of the dimension it does not split in full: split so that the duplicated
+            // packing is the cheaper one (a transposing pack costs about twice a contiguous one).
+            double dupIfRows = (double)job.N * (job.TransB ? 2 : 1), dupIfCols = (double)job.M * (job.TransA ? 1 : 2);
+            bool rows = tilesN < 2 || (tilesM >= 2 && dupIfRows <= dupIfCols);
+            int parts = Math.Min(threads, rows ? tilesM : tilesN);
+            job.Parts = parts;
+            job.SplitRows = rows;
+            if (HostGemmPool.TryRun(ref job)) return;
+        }
+        job.Parts = 1;
+        job.SplitRows = true;
+        RunPart(ref job, 0);
+    }
+
+    /// <summary>Computes part <paramref name="part"/> of <paramref name="job"/>'s C (a range of whole micro-tiles).</summary>
+    internal static void RunPart(ref Job job, int part)
+    {
+        int i0 = 0, i1 = job.M, j0 = 0, j1 = job.N;
+        if (job.SplitRows)
+        {
+            int tiles = (job.M + Mr - 1) / Mr;
+            i0 = Math.Min(job.M, tiles * part / job.Parts * Mr);
+            i1 = Math.Min(job.M, tiles * (part + 1) / job.Parts * Mr);
+        }
+        else
+        {
+            int tiles = (job.N + Nr - 1) / Nr;
+            j0 = Math.Min(job.N, tiles * part / job.Parts * Nr);
+            j1 = Math.Min(job.N, tiles * (part + 1) / job.Parts * Nr);
+        }
+        if (i0 < i1 && j0 < j1) Block(ref job, i0, i1, j0, j1);
+    }
+
+    /// <summary>The blocked loop nest over C[i0:i1, j0:j1].</summary>
+    private static void Block(ref Job job, int i0, int i1, int j0, int j1)
+    {
+        int mr = Mr, nr = Nr, k = job.K;
+        int kcMax = Math.Min(Kc, k);
+        int mcMax = Math.Min(Mc, RoundUp(i1 - i0, mr));
+        int ncMax = Math.Min(Nc, RoundUp(j1 - j0, nr));
+        float* bufA = Buffer(kcMax * (mcMax + ncMax) + 2 * 16 * 16);
+        float* bufB = bufA + kcMax * mcMax;
+        float* tile = bufB + kcMax * ncMax;
+        bool v512 = Vector512.IsHardwareAccelerated;
+
+        for (int jc = j0; jc < j1; jc += Nc)
+        {
+            int nc = Math.Min(Nc, j1 - jc);
+            for (int pc = 0; pc < k; pc += Kc)
+            {
+                int kc = Math.Min(Kc, k - pc);
+                bool first = pc == 0, last = pc + kc == k;
+                PackB(ref job, pc, kc, jc, nc, nr, bufB);
+                for (int ic = i0; ic < i1; ic += Mc)
+                {
+                    int mc = Math.Min(Mc, i1 - ic);
+                    PackA(ref job, pc, kc, ic, mc, mr, bufA);
+                    for (int jr = 0; jr < nc; jr += nr)
+                    {
+                        float* bp = bufB + jr * kc;
+                        for (int ir = 0; ir < mc; ir += mr)
+                        {
+                            if (v512) HostGemmKernels.Kernel512(kc, bufA + ir * kc, bp, tile);
+                            else HostGemmKernels.Kernel256(kc, bufA + ir * kc, bp, tile);
+                            Epilogue(ref job, tile, nr, ic + ir, Math.Min(mr, mc - ir), jc + jr, Math.Min(nr, nc - jr), first, last);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static int RoundUp(int x, int to) => (x + to - 1) / to * to;
+
+    /// <summary>The calling thread's packing buffer with room for <paramref name="floats"/> floats.</summary>
+    private static float* Buffer(int floats)
+    {
+        if (t_capacity < floats)
+        {
+            // Pinned (POH) so the pointer stays valid; 16 spare floats to align to 64 bytes.
+            var buf = GC.AllocateUninitializedArray<float>(floats + 16, pinned: true);
+            float* p = (float*)Unsafe.AsPointer(ref buf[0]);
+            t_aligned = (float*)(((nint)p + 63) & ~(nint)63);
+            t_buffer = buf;
+            t_capacity = floats;
+        }
+        return t_aligned;
+    }
+
+    /// <summary>
+    /// Packs op(A)[ic:ic+mc, pc:pc+kc] into mr-row slivers: sliver s holds, for each p, the mr values of rows
+    /// ic + s*mr .. ic + s*mr + mr - 1 (zero past row ic + mc).
+    /// </summary>
+    private static void PackA(ref Job job, int pc, int kc, int ic, int mc, int mr, float* dst)
+    {
+        int m = job.M, k = job.K;
+        for (int s = 0; s < mc; s += mr, dst += mr * kc)
+        {
+            int rows = Math.Min(mr, mc - s);
+            if (job.TransA)
+            {
+                // A: (K, M); row p of A holds column p of op(A): mr contiguous values per k step.
+                float* src = job.A + (long)pc * m + ic + s;
+                if (rows == mr)
+                    for (int p = 0; p < kc; p++, src += m) CopyRow(src, dst + p * mr, mr);
+                else
+                    for (int p = 0; p < kc; p++, src += m)
+                    {
+                        float* d = dst + p * mr;
+                        int r = 0;
+                        for (; r < rows; r++) d[r] = src[r];
+                        for (; r < mr; r++) d[r] = 0f;
+                    }
+            }
+            else
+            {
+                // A: (M, K); a transposing pack, row r of the sliver becomes every mr-th value.
+                float* src = job.A + (long)(ic + s) * k + pc;
+                int r = 0;
+                for (; r < rows; r++, src += k)
+                {
+                    float* d = dst + r;
+                    for (int p = 0; p < kc; p++) d[p * mr] = src[p];
+                }
+                for (; r < mr; r++)
+                    for (int p = 0; p < kc; p++) dst[p * mr + r] = 0f;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Packs op(B)[pc:pc+kc, jc:jc+nc] into nr-column slivers: sliver s holds, for each p, the nr values of columns
+    /// jc + s*nr .. (zero past column jc + nc).
+    /// </summary>
+    private static void PackB(ref Job job, int pc, int kc, int jc, int nc, int nr, float* dst)
+    {
+        int n = job.N, k = job.K;
+        for (int s = 0; s < nc; s += nr, dst += nr * kc)
+        {
+            int cols = Math.Min(nr, nc - s);
+            if (!job.TransB)
+            {
+                // B: (K, N): nr contiguous values per k step.
+                float* src = job.B + (long)pc * n + jc + s;
+                if (cols == nr)
+                    for (int p = 0; p < kc; p++, src += n) CopyRow(src, dst + p * nr, nr);
+                else
+                    for (int p = 0; p < kc; p++, src += n)
+                    {
+                        float* d = dst + p * nr;
+                        int j = 0;
+                        for (; j < cols; j++) d[j] = src[j];
+                        for (; j < nr; j++) d[j] = 0f;
+                    }
+            }
+            else
+            {
+                // B: (N, K); a transposing pack.
+                float* src = job.B + (long)(jc + s) * k + pc;
+                int j = 0;
+                for (; j < cols; j++, src += k)
+                {
+                    float* d = dst + j;
+                    for (int p = 0; p < kc; p++) d[p * nr] = src[p];
+                }
+                for (; j < nr; j++)
+                    for (int p = 0; p < kc; p++) dst[p * nr + j] = 0f;
+            }
+        }
+    }
+
+    /// <summary>Copies a full sliver row (a multiple of 8 floats).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CopyRow(float* src, float* dst, int count)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; i + 16 <= count; i += 16) Vector512.Store(Vector512.Load(src + i), dst + i);
+        for (; i + 8 <= count; i += 8) Vector256.Store(Vector256.Load(src + i), dst + i);
+        for (; i < count; i++) dst[i] = src[i];
+    }
+
+    /// <summary>
+    /// Writes the tile (rows x cols of a stride-<paramref name="ts"/> buffer) to C[i, j]: the first K slice gives
+    /// alpha * tile + beta * C + bias (C unread when beta == 0), later slices add alpha * tile to C, the last one
+    /// applies the activation.
+    /// </summary>
+    private static void Epilogue(ref Job job, float* tile, int ts, int i, int rows, int j, int cols, bool first, bool last)
+    {
+        int n = job.N;
+        float alpha = job.Alpha, beta = first ? job.Beta : 1f;
+        float* bias = first ? job.Bias : null;
+        var va = Vector256.Create(alpha);
+        var vb = Vector256.Create(beta);
+        for (int r = 0; r < rows; r++)
+        {
+            float* t = tile + r * ts;
+            float* c = job.C + (long)(i + r) * n + j;
+            int x = 0;
+            if (beta == 0f)
+            {
+                if (bias == null)
+                    for (; x + 8 <= cols; x += 8) (va * Vector256.Load(t + x)).Store(c + x);
+                else
+                    for (; x + 8 <= cols; x += 8) Vector256.FusedMultiplyAdd(va, Vector256.Load(t + x), Vector256.Load(bias + j + x)).Store(c + x);
+                for (; x < cols; x++) c[x] = alpha * t[x] + (bias == null ? 0f : bias[j + x]);
+            }
+            else
+            {
+                if (bias == null)
+                    for (; x + 8 <= cols; x += 8)
+                        Vector256.FusedMultiplyAdd(va, Vector256.Load(t + x), vb * Vector256.Load(c + x)).Store(c + x);
+                else
+                    for (; x + 8 <= cols; x += 8)
+                        (Vector256.FusedMultiplyAdd(va, Vector256.Load(t + x), vb * Vector256.Load(c + x)) + Vector256.Load(bias + j + x)).Store(c + x);
+                for (; x < cols; x++) c[x] = alpha * t[x] + beta * c[x] + (bias == null ? 0f : bias[j + x]);
+            }
+            if (last && job.Act != (int)Activation.Identity) ActivateRow(c, cols, job.Act, job.ActAlpha);
+        }
+    }
+
+    /// <summary>Applies the activation in place (ReLU vectorised with the same NaN rule as the scalar form).</summary>
+    private static void ActivateRow(float* c, int count, int act, float actAlpha)
+    {
+        int x = 0;
+        if (act == (int)Activation.Relu)
+            for (; x + 8 <= count; x += 8)
+            {
+                var v = Vector256.Load(c + x);
+                Vector256.ConditionalSelect(Vector256.GreaterThan(v, Vector256<float>.Zero), v, Vector256<float>.Zero).Store(c + x);
+            }
+        for (; x < count; x++) c[x] = ActivationMath.Forward(act, c[x], actAlpha);
+    }
+
+    /// <summary>K = 0: C = act(beta * C + bias), C unread when beta == 0.</summary>
+    private static void EpilogueOnly(ref Job job)
+    {
+        for (int i = 0; i < job.M; i++)
+        {
+            float* c = job.C + (long)i * job.N;
+            for (int j = 0; j < job.N; j++)
+            {
+                float v = (job.Beta == 0f ? 0f : job.Beta * c[j]) + (job.Bias == null ? 0f : job.Bias[j]);
+                c[j] = ActivationMath.Forward(job.Act, v, job.ActAlpha);
+            }
+        }
+    }
+}
