@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace GpuNet.Kernels;
 
 public static partial class Gemm
@@ -9,9 +11,20 @@ public static partial class Gemm
     /// see <see cref="HostGemm"/>), FMA micro-kernels on Vector512 (Vector256 where AVX-512 is absent), parallel
     /// over the cores for large problems. Allocates no managed memory in steady state.
     /// </summary>
-    public static unsafe void Host(bool transA, bool transB, int m, int n, int k, float alpha,
+    public static void Host(bool transA, bool transB, int m, int n, int k, float alpha,
         ArraySegment<float> a, ArraySegment<float> b, float beta, ArraySegment<float> c,
         ArraySegment<float> bias, Activation act, float actAlpha)
+        => Host(transA, transB, m, n, k, alpha, a, b, beta, c, bias, act, actAlpha,
+                Vector512.IsHardwareAccelerated, HostGemmPool.Threads);
+
+    /// <summary>
+    /// <see cref="Host(bool, bool, int, int, int, float, ArraySegment{float}, ArraySegment{float}, float, ArraySegment{float}, ArraySegment{float}, Activation, float)"/>
+    /// with the micro-kernel (<paramref name="wide"/>: Vector512, else Vector256) and the thread count chosen, so
+    /// tests cover both kernels and both the serial and the parallel paths on any host.
+    /// </summary>
+    internal static unsafe void Host(bool transA, bool transB, int m, int n, int k, float alpha,
+        ArraySegment<float> a, ArraySegment<float> b, float beta, ArraySegment<float> c,
+        ArraySegment<float> bias, Activation act, float actAlpha, bool wide, int threads)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(m);
         ArgumentOutOfRangeException.ThrowIfNegative(n);
@@ -31,7 +44,7 @@ public static partial class Gemm
                 M = m, N = n, K = k, TransA = transA, TransB = transB,
                 Alpha = alpha, Beta = beta, Act = (int)act, ActAlpha = actAlpha,
             };
-            HostGemm.Run(ref job);
+            HostGemm.Run(ref job, wide, threads);
         }
     }
 }

@@ -34,13 +34,10 @@ internal static unsafe class HostGemm
         /// <summary>Number of parts the work is split into, and whether the split runs over rows (else columns).</summary>
         public int Parts;
         public bool SplitRows;
+        /// <summary>Micro-kernel in use: Vector512 (Mr512 x Nr512) or Vector256 (Mr256 x Nr256), and its tile.</summary>
+        public bool Wide;
+        public int Mr, Nr;
     }
-
-    /// <summary>Micro-tile of the kernels in use on this machine.</summary>
-    internal static readonly int Mr = Vector512.IsHardwareAccelerated ? HostGemmKernels.Mr512 : HostGemmKernels.Mr256;
-    internal static readonly int Nr = Vector512.IsHardwareAccelerated ? HostGemmKernels.Nr512 : HostGemmKernels.Nr256;
-    private static readonly int Mc = McRows / Mr * Mr;
-    private static readonly int Nc = NcCols / Nr * Nr;
 
     /// <summary>Packing buffers of the current thread (pinned, 64-byte aligned, grown on demand, never shrunk).</summary>
     [ThreadStatic] private static float[]? t_buffer;
@@ -48,12 +45,18 @@ internal static unsafe class HostGemm
     [ThreadStatic] private static int t_capacity;
 
     /// <summary>Runs the GEMM of <paramref name="job"/>: the K = 0 case, a single-threaded call, or a parallel one.</summary>
-    internal static void Run(ref Job job)
+    /// <param name="job">The call; Parts, SplitRows, Mr and Nr are set here.</param>
+    /// <param name="wide">Use the Vector512 micro-kernel (else the Vector256 one; tests run both on AVX-512 hosts).</param>
+    /// <param name="threads">Most threads to use (the pool's size caps it).</param>
+    internal static void Run(ref Job job, bool wide, int threads)
     {
         if (job.K == 0) { EpilogueOnly(ref job); return; }
-        int threads = HostGemmPool.Threads;
+        job.Wide = wide;
+        int mr = job.Mr = wide ? HostGemmKernels.Mr512 : HostGemmKernels.Mr256;
+        int nr = job.Nr = wide ? HostGemmKernels.Nr512 : HostGemmKernels.Nr256;
+        threads = Math.Min(threads, HostGemmPool.Threads);
         long macs = (long)job.M * job.N * job.K;
-        int tilesM = (job.M + Mr - 1) / Mr, tilesN = (job.N + Nr - 1) / Nr;
+        int tilesM = (job.M + mr - 1) / mr, tilesN = (job.N + nr - 1) / nr;
         if (threads > 1 && macs >= ParallelMacs && (tilesM >= 2 || tilesN >= 2))
         {
             // Each thread packs the operand of the dimension it does not split in full: split so that the duplicated
@@ -73,18 +76,18 @@ internal static unsafe class HostGemm
     /// <summary>Computes part <paramref name="part"/> of <paramref name="job"/>'s C (a range of whole micro-tiles).</summary>
     internal static void RunPart(ref Job job, int part)
     {
-        int i0 = 0, i1 = job.M, j0 = 0, j1 = job.N;
+        int i0 = 0, i1 = job.M, j0 = 0, j1 = job.N, mr = job.Mr, nr = job.Nr;
         if (job.SplitRows)
         {
-            int tiles = (job.M + Mr - 1) / Mr;
-            i0 = Math.Min(job.M, tiles * part / job.Parts * Mr);
-            i1 = Math.Min(job.M, tiles * (part + 1) / job.Parts * Mr);
+            int tiles = (job.M + mr - 1) / mr;
+            i0 = Math.Min(job.M, tiles * part / job.Parts * mr);
+            i1 = Math.Min(job.M, tiles * (part + 1) / job.Parts * mr);
         }
         else
         {
-            int tiles = (job.N + Nr - 1) / Nr;
-            j0 = Math.Min(job.N, tiles * part / job.Parts * Nr);
-            j1 = Math.Min(job.N, tiles * (part + 1) / job.Parts * Nr);
+            int tiles = (job.N + nr - 1) / nr;
+            j0 = Math.Min(job.N, tiles * part / job.Parts * nr);
+            j1 = Math.Min(job.N, tiles * (part + 1) / job.Parts * nr);
         }
         if (i0 < i1 && j0 < j1) Block(ref job, i0, i1, j0, j1);
     }
@@ -92,26 +95,28 @@ internal static unsafe class HostGemm
     /// <summary>The blocked loop nest over C[i0:i1, j0:j1].</summary>
     private static void Block(ref Job job, int i0, int i1, int j0, int j1)
     {
-        int mr = Mr, nr = Nr, k = job.K;
+        int mr = job.Mr, nr = job.Nr, k = job.K;
+        int mcBlock = McRows / mr * mr, ncBlock = NcCols / nr * nr;
         int kcMax = Math.Min(Kc, k);
-        int mcMax = Math.Min(Mc, RoundUp(i1 - i0, mr));
-        int ncMax = Math.Min(Nc, RoundUp(j1 - j0, nr));
-        float* bufA = Buffer(kcMax * (mcMax + ncMax) + 2 * 16 * 16);
-        float* bufB = bufA + kcMax * mcMax;
+        int mcMax = Math.Min(mcBlock, RoundUp(i1 - i0, mr));
+        int ncMax = Math.Min(ncBlock, RoundUp(j1 - j0, nr));
+        int sizeA = RoundUp(kcMax * mcMax, 16);  // keeps the B panel and the tile 64-byte aligned
+        float* bufA = Buffer(sizeA + kcMax * ncMax + mr * nr);
+        float* bufB = bufA + sizeA;
         float* tile = bufB + kcMax * ncMax;
-        bool v512 = Vector512.IsHardwareAccelerated;
+        bool v512 = job.Wide;
 
-        for (int jc = j0; jc < j1; jc += Nc)
+        for (int jc = j0; jc < j1; jc += ncBlock)
         {
-            int nc = Math.Min(Nc, j1 - jc);
+            int nc = Math.Min(ncBlock, j1 - jc);
             for (int pc = 0; pc < k; pc += Kc)
             {
                 int kc = Math.Min(Kc, k - pc);
                 bool first = pc == 0, last = pc + kc == k;
                 PackB(ref job, pc, kc, jc, nc, nr, bufB);
-                for (int ic = i0; ic < i1; ic += Mc)
+                for (int ic = i0; ic < i1; ic += mcBlock)
                 {
-                    int mc = Math.Min(Mc, i1 - ic);
+                    int mc = Math.Min(mcBlock, i1 - ic);
                     PackA(ref job, pc, kc, ic, mc, mr, bufA);
                     for (int jr = 0; jr < nc; jr += nr)
                     {
