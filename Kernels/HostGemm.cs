@@ -34,6 +34,9 @@ internal static unsafe class HostGemm
         /// <summary>Number of parts the work is split into, and whether the split runs over rows (else columns).</summary>
         public int Parts;
         public bool SplitRows;
+        /// <summary>Parts share packed B panels (double-buffered in <see cref="SharedB"/>-mode pool memory).</summary>
+        public bool SharedB;
+        public float* SharedBuffer;
         /// <summary>Micro-kernel in use: Vector512 (Mr512 x Nr512) or Vector256 (Mr256 x Nr256), and its tile.</summary>
         public bool Wide;
         public int Mr, Nr;
@@ -59,19 +62,33 @@ internal static unsafe class HostGemm
         int tilesM = (job.M + mr - 1) / mr, tilesN = (job.N + nr - 1) / nr;
         if (threads > 1 && macs >= ParallelMacs && (tilesM >= 2 || tilesN >= 2))
         {
-            // Each thread packs the operand of the dimension it does not split in full: split so that the duplicated
-            // packing is the cheaper one (a transposing pack costs about twice a contiguous one).
-            double dupIfRows = (double)job.N * (job.TransB ? 2 : 1), dupIfCols = (double)job.M * (job.TransA ? 1 : 2);
-            bool rows = tilesN < 2 || (tilesM >= 2 && dupIfRows <= dupIfCols);
-            int parts = Math.Min(threads, rows ? tilesM : tilesN);
-            job.Parts = parts;
-            job.SplitRows = rows;
+            if (tilesM >= 2 * threads)
+            {
+                // Rows split, B panels packed once and shared: each part packs a share of the panel's slivers,
+                // waits at a barrier, then multiplies its own rows (with its own packed A) by the whole panel.
+                job.Parts = threads;
+                job.SplitRows = true;
+                job.SharedB = true;
+            }
+            else
+            {
+                // Too few row tiles to share B: independent parts, split over whichever dimension has tiles.
+                bool rows = tilesN < 2;
+                job.Parts = Math.Min(threads, rows ? tilesM : tilesN);
+                job.SplitRows = rows;
+                job.SharedB = false;
+            }
             if (HostGemmPool.TryRun(ref job)) return;
         }
         job.Parts = 1;
         job.SplitRows = true;
+        job.SharedB = false;
         RunPart(ref job, 0);
     }
+
+    /// <summary>Floats of one shared B panel of <paramref name="job"/> (the pool double-buffers it).</summary>
+    internal static int SharedPanelFloats(in Job job)
+        => Math.Min(Kc, job.K) * Math.Min(NcCols / job.Nr * job.Nr, RoundUp(job.N, job.Nr));
 
     /// <summary>Computes part <paramref name="part"/> of <paramref name="job"/>'s C (a range of whole micro-tiles).</summary>
     internal static void RunPart(ref Job job, int part)
@@ -89,11 +106,12 @@ internal static unsafe class HostGemm
             j0 = Math.Min(job.N, tiles * part / job.Parts * nr);
             j1 = Math.Min(job.N, tiles * (part + 1) / job.Parts * nr);
         }
-        if (i0 < i1 && j0 < j1) Block(ref job, i0, i1, j0, j1);
+        // A part with no rows still joins the shared-B barriers.
+        if (job.SharedB || (i0 < i1 && j0 < j1)) Block(ref job, part, i0, i1, j0, j1);
     }
 
     /// <summary>The blocked loop nest over C[i0:i1, j0:j1].</summary>
-    private static void Block(ref Job job, int i0, int i1, int j0, int j1)
+    private static void Block(ref Job job, int part, int i0, int i1, int j0, int j1)
     {
         int mr = job.Mr, nr = job.Nr, k = job.K;
         int mcBlock = McRows / mr * mr, ncBlock = NcCols / nr * nr;
@@ -101,10 +119,12 @@ internal static unsafe class HostGemm
         int mcMax = Math.Min(mcBlock, RoundUp(i1 - i0, mr));
         int ncMax = Math.Min(ncBlock, RoundUp(j1 - j0, nr));
         int sizeA = RoundUp(kcMax * mcMax, 16);  // keeps the B panel and the tile 64-byte aligned
-        float* bufA = Buffer(sizeA + kcMax * ncMax + mr * nr);
+        int sizeB = job.SharedB ? 0 : kcMax * ncMax;
+        float* bufA = Buffer(sizeA + sizeB + mr * nr);
+        float* tile = bufA + sizeA + sizeB;
         float* bufB = bufA + sizeA;
-        float* tile = bufB + kcMax * ncMax;
         bool v512 = job.Wide;
+        int panel = 0;
 
         for (int jc = j0; jc < j1; jc += ncBlock)
         {
@@ -113,7 +133,17 @@ internal static unsafe class HostGemm
             {
                 int kc = Math.Min(Kc, k - pc);
                 bool first = pc == 0, last = pc + kc == k;
-                PackB(ref job, pc, kc, jc, nc, nr, bufB);
+                if (job.SharedB)
+                {
+                    // Double-buffered: a part packing panel t + 1 has passed barrier t, so every part has
+                    // finished multiplying with panel t - 1, the buffer it overwrites.
+                    bufB = job.SharedBuffer + (panel++ & 1) * SharedPanelFloats(job);
+                    int slivers = (nc + nr - 1) / nr;
+                    int c0 = Math.Min(nc, slivers * part / job.Parts * nr), c1 = Math.Min(nc, slivers * (part + 1) / job.Parts * nr);
+                    if (c0 < c1) PackB(ref job, pc, kc, jc + c0, c1 - c0, nr, bufB + c0 * kc);
+                    HostGemmPool.Barrier();
+                }
+                else PackB(ref job, pc, kc, jc, nc, nr, bufB);
                 for (int ic = i0; ic < i1; ic += mcBlock)
                 {
                     int mc = Math.Min(mcBlock, i1 - ic);

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace GpuNet.Kernels;
 
 /// <summary>
@@ -16,6 +18,9 @@ internal static unsafe class HostGemmPool
     private static HostGemm.Job s_job;
     private static int s_pending;
     private static Exception? s_error;
+    private static float[]? s_shared;
+    private static float* s_sharedAligned;
+    private static int s_barrierCount, s_barrierGeneration;
 
     private sealed class Worker
     {
@@ -30,6 +35,8 @@ internal static unsafe class HostGemmPool
         try
         {
             var workers = s_workers ??= Start();
+            if (job.SharedB) job.SharedBuffer = SharedBuffer(2 * HostGemm.SharedPanelFloats(job));
+            s_barrierCount = job.Parts;
             s_job = job;
             s_error = null;
             int helpers = job.Parts - 1;
@@ -40,15 +47,51 @@ internal static unsafe class HostGemmPool
                 workers[w].Part = w + 1;
                 workers[w].Go.Set();
             }
-            HostGemm.RunPart(ref job, 0);
+            try
+            {
+                HostGemm.RunPart(ref job, 0);
+            }
+            catch (Exception ex)
+            {
+                s_error = ex;  // the workers leave their barriers and finish before the gate is released
+            }
             if (helpers > 0) Done.Wait();
-            if (s_error is { } e) throw new AggregateException("Gemm.Host: a worker thread failed", e);
+            if (s_error is { } e) throw new AggregateException("Gemm.Host: a parallel part failed", e);
             return true;
         }
         finally
         {
             Monitor.Exit(Gate);
         }
+    }
+
+    /// <summary>
+    /// Waits until all job.Parts parts have called it (sense by generation). Spins, then yields: the other parts are
+    /// running the same amount of work, so the wait is short unless a core is taken by another process.
+    /// </summary>
+    internal static void Barrier()
+    {
+        int generation = Volatile.Read(ref s_barrierGeneration);
+        if (Interlocked.Decrement(ref s_barrierCount) == 0)
+        {
+            s_barrierCount = s_job.Parts;
+            Interlocked.Increment(ref s_barrierGeneration);
+            return;
+        }
+        var spin = new SpinWait();
+        while (Volatile.Read(ref s_barrierGeneration) == generation && Volatile.Read(ref s_error) is null)
+            spin.SpinOnce(sleep1Threshold: -1);
+    }
+
+    /// <summary>The pool's shared packing buffer (pinned, 64-byte aligned, grown on demand), under the gate.</summary>
+    private static float* SharedBuffer(int floats)
+    {
+        if (s_shared is null || s_shared.Length < floats + 16)
+        {
+            s_shared = GC.AllocateUninitializedArray<float>(floats + 16, pinned: true);
+            s_sharedAligned = (float*)(((nint)Unsafe.AsPointer(ref s_shared[0]) + 63) & ~(nint)63);
+        }
+        return s_sharedAligned;
     }
 
     private static Worker[] Start()
@@ -75,7 +118,7 @@ internal static unsafe class HostGemmPool
             }
             catch (Exception e)
             {
-                s_error = e;
+                Volatile.Write(ref s_error, e);
             }
             if (Interlocked.Decrement(ref s_pending) == 0) Done.Set();
         }
