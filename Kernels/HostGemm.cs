@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace GpuNet.Kernels;
 
@@ -208,14 +209,8 @@ internal static unsafe class HostGemm
             else
             {
                 // A: (M, K); a transposing pack, row r of the sliver becomes every mr-th value.
-                float* src = job.A + (long)(ic + s) * k + pc;
-                int r = 0;
-                for (; r < rows; r++, src += k)
-                {
-                    float* d = dst + r;
-                    for (int p = 0; p < kc; p++) d[p * mr] = src[p];
-                }
-                for (; r < mr; r++)
+                PackTransposed(job.A + (long)(ic + s) * k + pc, k, rows, kc, dst, mr);
+                for (int r = rows; r < mr; r++)
                     for (int p = 0; p < kc; p++) dst[p * mr + r] = 0f;
             }
         }
@@ -249,16 +244,52 @@ internal static unsafe class HostGemm
             else
             {
                 // B: (N, K); a transposing pack.
-                float* src = job.B + (long)(jc + s) * k + pc;
-                int j = 0;
-                for (; j < cols; j++, src += k)
-                {
-                    float* d = dst + j;
-                    for (int p = 0; p < kc; p++) d[p * nr] = src[p];
-                }
-                for (; j < nr; j++)
+                PackTransposed(job.B + (long)(jc + s) * k + pc, k, cols, kc, dst, nr);
+                for (int j = cols; j < nr; j++)
                     for (int p = 0; p < kc; p++) dst[p * nr + j] = 0f;
             }
+        }
+    }
+
+    /// <summary>
+    /// dst[p * stride + r] = src[r * ld + p] for r &lt; rows, p &lt; kc: 4 x 8 blocks transposed in registers
+    /// (two unpack and one shuffle stage), the remainder scalar.
+    /// </summary>
+    private static void PackTransposed(float* src, long ld, int rows, int kc, float* dst, int stride)
+    {
+        int r = 0;
+        if (Avx.IsSupported)
+            for (; r + 4 <= rows; r += 4)
+            {
+                float* s0 = src + r * ld, s1 = s0 + ld, s2 = s1 + ld, s3 = s2 + ld;
+                float* d = dst + r;
+                int p = 0;
+                for (; p + 8 <= kc; p += 8)
+                {
+                    // rows a, b, c, e at columns p .. p + 7 -> columns p + q holding (a, b, c, e)[q].
+                    var a = Avx.LoadVector256(s0 + p); var b = Avx.LoadVector256(s1 + p);
+                    var c = Avx.LoadVector256(s2 + p); var e = Avx.LoadVector256(s3 + p);
+                    var t0 = Avx.UnpackLow(a, b); var t1 = Avx.UnpackHigh(a, b);    // a0 b0 a1 b1 | a4 b4 a5 b5 ; a2 b2 a3 b3 | ...
+                    var t2 = Avx.UnpackLow(c, e); var t3 = Avx.UnpackHigh(c, e);
+                    var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);  // a0 b0 c0 e0 | a4 b4 c4 e4 ; a1 .. | a5 ..
+                    var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+                    float* q = d + p * stride;
+                    u0.GetLower().Store(q); u1.GetLower().Store(q + stride);
+                    u2.GetLower().Store(q + 2 * stride); u3.GetLower().Store(q + 3 * stride);
+                    u0.GetUpper().Store(q + 4 * stride); u1.GetUpper().Store(q + 5 * stride);
+                    u2.GetUpper().Store(q + 6 * stride); u3.GetUpper().Store(q + 7 * stride);
+                }
+                for (; p < kc; p++)
+                {
+                    float* q = d + p * stride;
+                    q[0] = s0[p]; q[1] = s1[p]; q[2] = s2[p]; q[3] = s3[p];
+                }
+            }
+        for (; r < rows; r++)
+        {
+            float* sr = src + r * ld;
+            float* d = dst + r;
+            for (int p = 0; p < kc; p++) d[p * stride] = sr[p];
         }
     }
 
