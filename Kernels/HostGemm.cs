@@ -11,7 +11,8 @@ namespace GpuNet.Kernels;
 /// MR x NR register tile. Packing handles the four transpose cases, so the micro-kernel sees one layout; edges are
 /// zero-padded in the packed buffers and clipped when the tile is written. The epilogue runs per tile: the first K
 /// slice applies alpha, beta * C (C unread when beta == 0) and the bias, later slices add, the last applies the
-/// activation. Work is split over threads by rows or by columns of C (each thread packs its own panels).
+/// activation. Threads share the packed B panels and claim row blocks dynamically (see <see cref="Shared"/>), or,
+/// when M is too small for that, each computes a static range of columns with its own panels.
 /// </summary>
 internal static unsafe class HostGemm
 {
@@ -35,7 +36,7 @@ internal static unsafe class HostGemm
         /// <summary>Number of parts the work is split into, and whether the split runs over rows (else columns).</summary>
         public int Parts;
         public bool SplitRows;
-        /// <summary>Parts share packed B panels (double-buffered in <see cref="SharedB"/>-mode pool memory).</summary>
+        /// <summary>Threads share packed B panels (double-buffered in the pool's <see cref="SharedBuffer"/>).</summary>
         public bool SharedB;
         public float* SharedBuffer;
         /// <summary>Micro-kernel in use: Vector512 (Mr512 x Nr512) or Vector256 (Mr256 x Nr256), and its tile.</summary>
@@ -65,15 +66,16 @@ internal static unsafe class HostGemm
         {
             if (tilesM >= 2 * threads)
             {
-                // Rows split, B panels packed once and shared: each part packs a share of the panel's slivers,
-                // waits at a barrier, then multiplies its own rows (with its own packed A) by the whole panel.
+                // Shared mode: B panels packed once into pool memory; the threads claim B slivers to pack and row
+                // blocks to multiply from shared counters (dynamic, so a thread delayed by another process does not
+                // leave its share undone).
                 job.Parts = threads;
                 job.SplitRows = true;
                 job.SharedB = true;
             }
             else
             {
-                // Too few row tiles to share B: independent parts, split over whichever dimension has tiles.
+                // Too few row tiles to share B: static parts over the columns (or rows when N is one sliver).
                 bool rows = tilesN < 2;
                 job.Parts = Math.Min(threads, rows ? tilesM : tilesN);
                 job.SplitRows = rows;
@@ -91,9 +93,10 @@ internal static unsafe class HostGemm
     internal static int SharedPanelFloats(in Job job)
         => Math.Min(Kc, job.K) * Math.Min(NcCols / job.Nr * job.Nr, RoundUp(job.N, job.Nr));
 
-    /// <summary>Computes part <paramref name="part"/> of <paramref name="job"/>'s C (a range of whole micro-tiles).</summary>
+    /// <summary>Computes part <paramref name="part"/> of <paramref name="job"/>'s C (in shared mode: whatever it claims).</summary>
     internal static void RunPart(ref Job job, int part)
     {
+        if (job.SharedB) { Shared(ref job); return; }
         int i0 = 0, i1 = job.M, j0 = 0, j1 = job.N, mr = job.Mr, nr = job.Nr;
         if (job.SplitRows)
         {
@@ -107,12 +110,11 @@ internal static unsafe class HostGemm
             j0 = Math.Min(job.N, tiles * part / job.Parts * nr);
             j1 = Math.Min(job.N, tiles * (part + 1) / job.Parts * nr);
         }
-        // A part with no rows still joins the shared-B barriers.
-        if (job.SharedB || (i0 < i1 && j0 < j1)) Block(ref job, part, i0, i1, j0, j1);
+        if (i0 < i1 && j0 < j1) Block(ref job, i0, i1, j0, j1);
     }
 
-    /// <summary>The blocked loop nest over C[i0:i1, j0:j1].</summary>
-    private static void Block(ref Job job, int part, int i0, int i1, int j0, int j1)
+    /// <summary>The blocked loop nest over C[i0:i1, j0:j1], on this thread alone.</summary>
+    private static void Block(ref Job job, int i0, int i1, int j0, int j1)
     {
         int mr = job.Mr, nr = job.Nr, k = job.K;
         int mcBlock = McRows / mr * mr, ncBlock = NcCols / nr * nr;
@@ -120,12 +122,9 @@ internal static unsafe class HostGemm
         int mcMax = Math.Min(mcBlock, RoundUp(i1 - i0, mr));
         int ncMax = Math.Min(ncBlock, RoundUp(j1 - j0, nr));
         int sizeA = RoundUp(kcMax * mcMax, 16);  // keeps the B panel and the tile 64-byte aligned
-        int sizeB = job.SharedB ? 0 : kcMax * ncMax;
-        float* bufA = Buffer(sizeA + sizeB + mr * nr);
-        float* tile = bufA + sizeA + sizeB;
+        float* bufA = Buffer(sizeA + kcMax * ncMax + mr * nr);
         float* bufB = bufA + sizeA;
-        bool v512 = job.Wide;
-        int panel = 0;
+        float* tile = bufB + kcMax * ncMax;
 
         for (int jc = j0; jc < j1; jc += ncBlock)
         {
@@ -133,33 +132,91 @@ internal static unsafe class HostGemm
             for (int pc = 0; pc < k; pc += Kc)
             {
                 int kc = Math.Min(Kc, k - pc);
-                bool first = pc == 0, last = pc + kc == k;
-                if (job.SharedB)
-                {
-                    // Double-buffered: a part packing panel t + 1 has passed barrier t, so every part has
-                    // finished multiplying with panel t - 1, the buffer it overwrites.
-                    bufB = job.SharedBuffer + (panel++ & 1) * SharedPanelFloats(job);
-                    int slivers = (nc + nr - 1) / nr;
-                    int c0 = Math.Min(nc, slivers * part / job.Parts * nr), c1 = Math.Min(nc, slivers * (part + 1) / job.Parts * nr);
-                    if (c0 < c1) PackB(ref job, pc, kc, jc + c0, c1 - c0, nr, bufB + c0 * kc);
-                    HostGemmPool.Barrier();
-                }
-                else PackB(ref job, pc, kc, jc, nc, nr, bufB);
+                PackB(ref job, pc, kc, jc, nc, nr, bufB);
                 for (int ic = i0; ic < i1; ic += mcBlock)
                 {
                     int mc = Math.Min(mcBlock, i1 - ic);
                     PackA(ref job, pc, kc, ic, mc, mr, bufA);
-                    for (int jr = 0; jr < nc; jr += nr)
-                    {
-                        float* bp = bufB + jr * kc;
-                        for (int ir = 0; ir < mc; ir += mr)
-                        {
-                            if (v512) HostGemmKernels.Kernel512(kc, bufA + ir * kc, bp, tile);
-                            else HostGemmKernels.Kernel256(kc, bufA + ir * kc, bp, tile);
-                            Epilogue(ref job, tile, nr, ic + ir, Math.Min(mr, mc - ir), jc + jr, Math.Min(nr, nc - jr), first, last);
-                        }
-                    }
+                    Multiply(ref job, bufA, bufB, tile, ic, mc, jc, nc, kc, pc == 0, pc + kc == k);
                 }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Shared mode, run by every thread of the call. Panels (jc, pc) go in the same order on every thread; the
+    /// counters are cumulative over the call's panels. For panel t: claim and pack B slivers into buffer t % 2 (after
+    /// waiting until every row block of panel t - 2, the buffer's last reader, is done), wait until all slivers of
+    /// panel t are packed and every row block of panel t - 1 is done (the previous K slice of the same C tiles), then
+    /// claim row blocks (pack A, multiply).
+    /// </summary>
+    private static void Shared(ref Job job)
+    {
+        int mr = job.Mr, nr = job.Nr, k = job.K, m = job.M;
+        int ncBlock = NcCols / nr * nr;
+        int kcMax = Math.Min(Kc, k);
+        int tilesM = (m + mr - 1) / mr;
+        // Row blocks of up to McRows rows, at least 4 per thread when M allows (load balance).
+        int blockTiles = Math.Clamp(tilesM / (4 * job.Parts), 1, McRows / mr);
+        int mcTask = blockTiles * mr;
+        int blocks = (tilesM + blockTiles - 1) / blockTiles;
+        int sizeA = RoundUp(kcMax * mcTask, 16);
+        float* bufA = Buffer(sizeA + mr * nr);
+        float* tile = bufA + sizeA;
+        int panelFloats = SharedPanelFloats(job);
+        int sliverEnd = 0, blockEnd = 0, blockEndPrev = 0, blockEndPrev2 = 0, panel = 0;
+
+        for (int jc = 0; jc < job.N; jc += ncBlock)
+        {
+            int nc = Math.Min(ncBlock, job.N - jc);
+            int slivers = (nc + nr - 1) / nr;
+            for (int pc = 0; pc < k; pc += Kc, panel++)
+            {
+                int kc = Math.Min(Kc, k - pc);
+                float* bufB = job.SharedBuffer + (panel & 1) * panelFloats;
+                HostGemmPool.WaitUntil(ref HostGemmPool.BlocksDone, blockEndPrev2);
+                sliverEnd += slivers;
+                for (int s; (s = HostGemmPool.Claim(ref HostGemmPool.SliversClaimed, sliverEnd)) >= 0;)
+                {
+                    int j = (s - (sliverEnd - slivers)) * nr;
+                    PackB(ref job, pc, kc, jc + j, Math.Min(nr, nc - j), nr, bufB + j * kc);
+                    Interlocked.Increment(ref HostGemmPool.SliversDone);
+                }
+                HostGemmPool.WaitUntil(ref HostGemmPool.SliversDone, sliverEnd);
+                // Row blocks of the previous K slice write the same C tiles this slice accumulates into.
+                HostGemmPool.WaitUntil(ref HostGemmPool.BlocksDone, blockEndPrev);
+
+                blockEnd += blocks;
+                for (int b; (b = HostGemmPool.Claim(ref HostGemmPool.BlocksClaimed, blockEnd)) >= 0;)
+                {
+                    int ic = (b - (blockEnd - blocks)) * mcTask, mc = Math.Min(mcTask, m - ic);
+                    PackA(ref job, pc, kc, ic, mc, mr, bufA);
+                    Multiply(ref job, bufA, bufB, tile, ic, mc, jc, nc, kc, pc == 0, pc + kc == k);
+                    Interlocked.Increment(ref HostGemmPool.BlocksDone);
+                }
+                blockEndPrev2 = blockEndPrev;
+                blockEndPrev = blockEnd;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The two inner loops: every nr-wide B sliver (L1) times every mr-tall A sliver of the packed block (L2),
+    /// each product written through the epilogue.
+    /// </summary>
+    private static void Multiply(ref Job job, float* bufA, float* bufB, float* tile, int ic, int mc, int jc, int nc,
+        int kc, bool first, bool last)
+    {
+        int mr = job.Mr, nr = job.Nr;
+        bool wide = job.Wide;
+        for (int jr = 0; jr < nc; jr += nr)
+        {
+            float* bp = bufB + jr * kc;
+            for (int ir = 0; ir < mc; ir += mr)
+            {
+                if (wide) HostGemmKernels.Kernel512(kc, bufA + ir * kc, bp, tile);
+                else HostGemmKernels.Kernel256(kc, bufA + ir * kc, bp, tile);
+                Epilogue(ref job, tile, nr, ic + ir, Math.Min(mr, mc - ir), jc + jr, Math.Min(nr, nc - jr), first, last);
             }
         }
     }

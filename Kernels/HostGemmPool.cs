@@ -20,7 +20,6 @@ internal static unsafe class HostGemmPool
     private static Exception? s_error;
     private static float[]? s_shared;
     private static float* s_sharedAligned;
-    private static int s_barrierCount, s_barrierGeneration;
 
     private sealed class Worker
     {
@@ -36,7 +35,7 @@ internal static unsafe class HostGemmPool
         {
             var workers = s_workers ??= Start();
             if (job.SharedB) job.SharedBuffer = SharedBuffer(2 * HostGemm.SharedPanelFloats(job));
-            s_barrierCount = job.Parts;
+            SliversClaimed = SliversDone = BlocksClaimed = BlocksDone = 0;
             s_job = job;
             s_error = null;
             int helpers = job.Parts - 1;
@@ -65,21 +64,28 @@ internal static unsafe class HostGemmPool
         }
     }
 
-    /// <summary>
-    /// Waits until all job.Parts parts have called it (sense by generation). Spins, then yields: the other parts are
-    /// running the same amount of work, so the wait is short unless a core is taken by another process.
-    /// </summary>
-    internal static void Barrier()
+    /// <summary>Shared-mode work counters of the running call (cumulative over its panels; reset per call).</summary>
+    internal static int SliversClaimed, SliversDone, BlocksClaimed, BlocksDone;
+
+    /// <summary>Claims the next index below <paramref name="limit"/> from <paramref name="counter"/>; -1 when none is left.</summary>
+    internal static int Claim(ref int counter, int limit)
     {
-        int generation = Volatile.Read(ref s_barrierGeneration);
-        if (Interlocked.Decrement(ref s_barrierCount) == 0)
+        while (true)
         {
-            s_barrierCount = s_job.Parts;
-            Interlocked.Increment(ref s_barrierGeneration);
-            return;
+            int c = Volatile.Read(ref counter);
+            if (c >= limit) return -1;
+            if (Interlocked.CompareExchange(ref counter, c + 1, c) == c) return c;
         }
+    }
+
+    /// <summary>
+    /// Waits until <paramref name="counter"/> reaches <paramref name="target"/> (or a part failed). Spins, then
+    /// yields: the work waited for is one sliver or one row block, short unless a core is taken by another process.
+    /// </summary>
+    internal static void WaitUntil(ref int counter, int target)
+    {
         var spin = new SpinWait();
-        while (Volatile.Read(ref s_barrierGeneration) == generation && Volatile.Read(ref s_error) is null)
+        while (Volatile.Read(ref counter) < target && Volatile.Read(ref s_error) is null)
             spin.SpinOnce(sleep1Threshold: -1);
     }
 
@@ -96,10 +102,14 @@ internal static unsafe class HostGemmPool
 
     private static Worker[] Start()
     {
+        // A ManualResetEventSlim allocates its lock object the first time a thread blocks on it: do that now
+        // (a 1 ms timed wait on each unset event) so that no later call allocates.
+        Done.Wait(1);
         var workers = new Worker[Threads - 1];
         for (int w = 0; w < workers.Length; w++)
         {
             var worker = workers[w] = new Worker();
+            worker.Go.Wait(1);
             var thread = new Thread(() => Loop(worker)) { IsBackground = true, Name = $"GpuNet GEMM worker {w + 1}" };
             thread.Start();
         }
