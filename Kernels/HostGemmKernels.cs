@@ -3,10 +3,11 @@ using System.Runtime.Intrinsics;
 
 namespace GpuNet.Kernels;
 
-// Generated shape: register-blocked micro-kernels of the host GEMM. Each reads a packed A sliver (kc x MR, MR values
-// per k step) and a packed B sliver (kc x NR, NR values per k step) and writes the MR x NR product to a tile buffer
-// (row-major, stride NR); the caller applies the epilogue. Accumulators stay in registers for the whole K loop:
-// AVX-512 has 32 zmm registers, AVX2 16 ymm.
+// Register-blocked micro-kernels of the host GEMM, written out in full (one named local per accumulator, so the JIT
+// keeps each in a register; checked with DOTNET_JitDisasm: no spills). Each reads a packed A sliver (MR values per k
+// step) and a packed B sliver (NR values per k step) and writes the MR x NR product to a tile buffer (row-major,
+// stride NR); the caller applies the epilogue. AVX-512: 12x32 = 24 zmm accumulators + 2 B vectors + 1 broadcast of
+// the 32 registers. 256-bit: 6x16 = 12 ymm accumulators + 2 + 1 of 16.
 internal static unsafe class HostGemmKernels
 {
     /// <summary>Rows of the AVX-512 micro-tile.</summary>
