@@ -22,6 +22,8 @@ internal static unsafe class HostGemm
     internal const int McRows = 240;
     /// <summary>Columns of a packed B panel (kc x nc floats, 3 MiB: L3).</summary>
     internal const int NcCols = 3072;
+    /// <summary>B slivers a thread claims and packs at a time in shared mode.</summary>
+    private const int SliverGroup = 4;
     /// <summary>Below this many multiply-adds (M N K), the call runs on the calling thread.</summary>
     internal const long ParallelMacs = 64L * 64 * 64;
 
@@ -169,17 +171,18 @@ internal static unsafe class HostGemm
         for (int jc = 0; jc < job.N; jc += ncBlock)
         {
             int nc = Math.Min(ncBlock, job.N - jc);
-            int slivers = (nc + nr - 1) / nr;
+            int groups = (nc + SliverGroup * nr - 1) / (SliverGroup * nr);
             for (int pc = 0; pc < k; pc += Kc, panel++)
             {
                 int kc = Math.Min(Kc, k - pc);
                 float* bufB = job.SharedBuffer + (panel & 1) * panelFloats;
                 HostGemmPool.WaitUntil(ref HostGemmPool.BlocksDone, blockEndPrev2);
-                sliverEnd += slivers;
-                for (int s; (s = HostGemmPool.Claim(ref HostGemmPool.SliversClaimed, sliverEnd)) >= 0;)
+                sliverEnd += groups;
+                for (int g; (g = HostGemmPool.Claim(ref HostGemmPool.SliversClaimed, sliverEnd)) >= 0;)
                 {
-                    int j = (s - (sliverEnd - slivers)) * nr;
-                    PackB(ref job, pc, kc, jc + j, Math.Min(nr, nc - j), nr, bufB + j * kc);
+                    // Groups of SliverGroup slivers: longer sequential reads of B rows.
+                    int j = (g - (sliverEnd - groups)) * SliverGroup * nr;
+                    PackB(ref job, pc, kc, jc + j, Math.Min(SliverGroup * nr, nc - j), nr, bufB + j * kc);
                     Interlocked.Increment(ref HostGemmPool.SliversDone);
                 }
                 HostGemmPool.WaitUntil(ref HostGemmPool.SliversDone, sliverEnd);
@@ -280,31 +283,33 @@ internal static unsafe class HostGemm
     private static void PackB(ref Job job, int pc, int kc, int jc, int nc, int nr, float* dst)
     {
         int n = job.N, k = job.K;
+        if (!job.TransB)
+        {
+            // B: (K, N): row by row (one sequential read of nc values per k step), each row scattered over the
+            // slivers, nr contiguous values per sliver.
+            int full = nc / nr * nr;
+            float* src = job.B + (long)pc * n + jc;
+            for (int p = 0; p < kc; p++, src += n)
+            {
+                float* d = dst + p * nr;
+                for (int s = 0; s < full; s += nr) CopyRow(src + s, d + s * kc, nr);
+                if (full < nc)
+                {
+                    float* dt = d + full * kc;
+                    int j = 0;
+                    for (; j < nc - full; j++) dt[j] = src[full + j];
+                    for (; j < nr; j++) dt[j] = 0f;
+                }
+            }
+            return;
+        }
+        // B: (N, K); a transposing pack, sliver by sliver.
         for (int s = 0; s < nc; s += nr, dst += nr * kc)
         {
             int cols = Math.Min(nr, nc - s);
-            if (!job.TransB)
-            {
-                // B: (K, N): nr contiguous values per k step.
-                float* src = job.B + (long)pc * n + jc + s;
-                if (cols == nr)
-                    for (int p = 0; p < kc; p++, src += n) CopyRow(src, dst + p * nr, nr);
-                else
-                    for (int p = 0; p < kc; p++, src += n)
-                    {
-                        float* d = dst + p * nr;
-                        int j = 0;
-                        for (; j < cols; j++) d[j] = src[j];
-                        for (; j < nr; j++) d[j] = 0f;
-                    }
-            }
-            else
-            {
-                // B: (N, K); a transposing pack.
-                PackTransposed(job.B + (long)(jc + s) * k + pc, k, cols, kc, dst, nr);
-                for (int j = cols; j < nr; j++)
-                    for (int p = 0; p < kc; p++) dst[p * nr + j] = 0f;
-            }
+            PackTransposed(job.B + (long)(jc + s) * k + pc, k, cols, kc, dst, nr);
+            for (int j = cols; j < nr; j++)
+                for (int p = 0; p < kc; p++) dst[p * nr + j] = 0f;
         }
     }
 
