@@ -95,7 +95,7 @@ internal static unsafe class HostGemm
     internal static int SharedPanelFloats(in Job job)
         => Math.Min(Kc, job.K) * Math.Min(NcCols / job.Nr * job.Nr, RoundUp(job.N, job.Nr));
 
-    /// <summary>Computes part <paramref name="part"/> of <paramref name="job"/>'s C (in shared mode: whatever it claims).</summary>
+    /// <summary>Computes part <paramref name="part"/> of <paramref name="job"/>'s C; in shared mode, whatever this thread claims.</summary>
     internal static void RunPart(ref Job job, int part)
     {
         if (job.SharedB) { Shared(ref job); return; }

@@ -3,7 +3,10 @@ using System.Runtime.CompilerServices;
 namespace GpuNet.Kernels;
 
 /// <summary>
-/// Persistent worker threads of the host GEMM: the caller runs part 0, each worker one other part. Signalling uses
+/// Persistent worker threads of the host GEMM. A call opens itself, wakes the workers and works too; every
+/// participant claims parts (and, in shared mode, slivers and row blocks) from shared counters. A worker that wakes
+/// after the caller has claimed everything and closed the call does nothing, so the caller never waits for a worker
+/// that another process keeps off its core: it waits only for workers that joined. Signalling uses
 /// ManualResetEventSlim (spins briefly, then blocks), so a call allocates nothing, unlike Parallel.For (closure and
 /// tasks per call). One parallel GEMM at a time: a concurrent caller finds the pool busy and runs single-threaded.
 /// </summary>
@@ -16,7 +19,10 @@ internal static unsafe class HostGemmPool
     private static readonly ManualResetEventSlim Done = new(false);
     private static Worker[]? s_workers;
     private static HostGemm.Job s_job;
-    private static int s_pending;
+    /// <summary><see cref="OpenFlag"/> while the current call accepts workers, plus the number of workers inside it.</summary>
+    private static int s_state;
+    private const int OpenFlag = 1 << 30;
+    private static int s_partsClaimed;
     private static Exception? s_error;
     private static float[]? s_shared;
     private static float* s_sharedAligned;
@@ -24,7 +30,6 @@ internal static unsafe class HostGemmPool
     private sealed class Worker
     {
         public readonly ManualResetEventSlim Go = new(false);
-        public int Part;
     }
 
     /// <summary>Runs <paramref name="job"/> split into job.Parts parts; false (nothing done) when the pool is busy.</summary>
@@ -38,23 +43,20 @@ internal static unsafe class HostGemmPool
             SliversClaimed = SliversDone = BlocksClaimed = BlocksDone = 0;
             s_job = job;
             s_error = null;
-            int helpers = job.Parts - 1;
-            Volatile.Write(ref s_pending, helpers);
+            s_partsClaimed = 0;
             Done.Reset();
-            for (int w = 0; w < helpers; w++)
-            {
-                workers[w].Part = w + 1;
-                workers[w].Go.Set();
-            }
+            Volatile.Write(ref s_state, OpenFlag);
+            for (int w = 0; w < Math.Min(job.Parts - 1, workers.Length); w++) workers[w].Go.Set();
             try
             {
-                HostGemm.RunPart(ref job, 0);
+                Participate();
             }
             catch (Exception ex)
             {
-                s_error = ex;  // the workers leave their barriers and finish before the gate is released
+                s_error = ex;  // the workers leave their waits and finish before the gate is released
             }
-            if (helpers > 0) Done.Wait();
+            int joined = Interlocked.And(ref s_state, ~OpenFlag) & ~OpenFlag;
+            if (joined > 0) Done.Wait();
             if (s_error is { } e) throw new AggregateException("Gemm.Host: a parallel part failed", e);
             return true;
         }
@@ -116,21 +118,37 @@ internal static unsafe class HostGemmPool
         return workers;
     }
 
+    /// <summary>Claims and runs parts of the current call until none is left (shared mode claims inside the part).</summary>
+    private static void Participate()
+    {
+        if (s_job.SharedB) { HostGemm.RunPart(ref s_job, 0); return; }
+        for (int part; (part = Claim(ref s_partsClaimed, s_job.Parts)) >= 0;) HostGemm.RunPart(ref s_job, part);
+    }
+
     private static void Loop(Worker worker)
     {
         while (true)
         {
             worker.Go.Wait();
             worker.Go.Reset();
+            // Join the call if it is still open.
+            int state;
+            do
+            {
+                state = Volatile.Read(ref s_state);
+            }
+            while ((state & OpenFlag) != 0 && Interlocked.CompareExchange(ref s_state, state + 1, state) != state);
+            if ((state & OpenFlag) == 0) continue;
             try
             {
-                HostGemm.RunPart(ref s_job, worker.Part);
+                Participate();
             }
             catch (Exception e)
             {
                 Volatile.Write(ref s_error, e);
             }
-            if (Interlocked.Decrement(ref s_pending) == 0) Done.Set();
+            // The last worker out of a closed call releases the caller.
+            if (Interlocked.Decrement(ref s_state) == 0) Done.Set();
         }
     }
 }
