@@ -12,7 +12,7 @@ namespace GpuNet.Kernels;
 /// zero-padded in the packed buffers and clipped when the tile is written. The epilogue runs per tile: the first K
 /// slice applies alpha, beta * C (C unread when beta == 0) and the bias, later slices add, the last applies the
 /// activation. Threads share the packed B panels and claim row blocks dynamically (see <see cref="Shared"/>), or,
-/// when M is too small for that, each computes a static range of columns with its own panels.
+/// when M is too small for that, claim independent ranges of columns, each packed separately.
 /// </summary>
 internal static unsafe class HostGemm
 {
@@ -52,7 +52,7 @@ internal static unsafe class HostGemm
     [ThreadStatic] private static int t_capacity;
 
     /// <summary>Runs the GEMM of <paramref name="job"/>: the K = 0 case, a single-threaded call, or a parallel one.</summary>
-    /// <param name="job">The call; Parts, SplitRows, Mr and Nr are set here.</param>
+    /// <param name="job">The call; the split (Parts, SplitRows, SharedB) and the kernel (Wide, Mr, Nr) are set here.</param>
     /// <param name="wide">Use the Vector512 micro-kernel (else the Vector256 one; tests run both on AVX-512 hosts).</param>
     /// <param name="threads">Most threads to use (the pool's size caps it).</param>
     internal static void Run(ref Job job, bool wide, int threads)
@@ -77,9 +77,10 @@ internal static unsafe class HostGemm
             }
             else
             {
-                // Too few row tiles to share B: static parts over the columns (or rows when N is one sliver).
+                // Too few row tiles to share B: independent parts over the columns (or the rows when N is one
+                // sliver), each packing its own panels; a few parts per thread, claimed by whichever thread is free.
                 bool rows = tilesN < 2;
-                job.Parts = Math.Min(threads, rows ? tilesM : tilesN);
+                job.Parts = Math.Min(4 * threads, rows ? tilesM : tilesN);
                 job.SplitRows = rows;
                 job.SharedB = false;
             }
@@ -116,6 +117,7 @@ internal static unsafe class HostGemm
     }
 
     /// <summary>The blocked loop nest over C[i0:i1, j0:j1], on this thread alone.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Block(ref Job job, int i0, int i1, int j0, int j1)
     {
         int mr = job.Mr, nr = job.Nr, k = job.K;
@@ -152,6 +154,7 @@ internal static unsafe class HostGemm
     /// panel t are packed and every row block of panel t - 1 is done (the previous K slice of the same C tiles), then
     /// claim row blocks (pack A, multiply).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Shared(ref Job job)
     {
         int mr = job.Mr, nr = job.Nr, k = job.K, m = job.M;
@@ -207,6 +210,7 @@ internal static unsafe class HostGemm
     /// The two inner loops: every nr-wide B sliver (L1) times every mr-tall A sliver of the packed block (L2),
     /// each product written through the epilogue.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Multiply(ref Job job, float* bufA, float* bufB, float* tile, int ic, int mc, int jc, int nc,
         int kc, bool first, bool last)
     {
@@ -245,6 +249,7 @@ internal static unsafe class HostGemm
     /// Packs op(A)[ic:ic+mc, pc:pc+kc] into mr-row slivers: sliver s holds, for each p, the mr values of rows
     /// ic + s*mr .. ic + s*mr + mr - 1 (zero past row ic + mc).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackA(ref Job job, int pc, int kc, int ic, int mc, int mr, float* dst)
     {
         int m = job.M, k = job.K;
@@ -280,6 +285,7 @@ internal static unsafe class HostGemm
     /// Packs op(B)[pc:pc+kc, jc:jc+nc] into nr-column slivers: sliver s holds, for each p, the nr values of columns
     /// jc + s*nr .. (zero past column jc + nc).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackB(ref Job job, int pc, int kc, int jc, int nc, int nr, float* dst)
     {
         int n = job.N, k = job.K;
@@ -317,6 +323,7 @@ internal static unsafe class HostGemm
     /// dst[p * stride + r] = src[r * ld + p] for r &lt; rows, p &lt; kc: 4 x 8 blocks transposed in registers
     /// (two unpack and one shuffle stage), the remainder scalar.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackTransposed(float* src, long ld, int rows, int kc, float* dst, int stride)
     {
         int r = 0;
@@ -371,6 +378,7 @@ internal static unsafe class HostGemm
     /// alpha * tile + beta * C + bias (C unread when beta == 0), later slices add alpha * tile to C, the last one
     /// applies the activation.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Epilogue(ref Job job, float* tile, int ts, int i, int rows, int j, int cols, bool first, bool last)
     {
         int n = job.N;
@@ -406,6 +414,7 @@ internal static unsafe class HostGemm
     }
 
     /// <summary>Applies the activation in place (ReLU vectorised with the same NaN rule as the scalar form).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ActivateRow(float* c, int count, int act, float actAlpha)
     {
         int x = 0;
