@@ -6,7 +6,7 @@ namespace GpuNet.Tests;
 /// The blocked SIMD host GEMM against the float64 reference, called directly (no device): shapes that cross the
 /// micro-tile (12x32 with AVX-512, 6x16 with Vector256), the K slice (256), the row block (240 rows) and the column
 /// panel (3072 columns) by one either way, every transpose, every epilogue, and operands inside larger arrays.
-/// Both micro-kernels and both the serial and the parallel paths run on any host.
+/// Both micro-kernels, the serial and the parallel paths, and the M = 1 path run on any host.
 /// </summary>
 public sealed class GemmHostTests
 {
@@ -14,7 +14,7 @@ public sealed class GemmHostTests
     public static TheoryData<int, int, int> Shapes =>
     [
         (1, 1, 1), (7, 13, 17), (11, 31, 5), (12, 32, 8), (13, 33, 9), (6, 16, 3), (5, 15, 2), (7, 17, 4),
-        (3, 7, 1000), (200, 97, 3), (1, 300, 50), (300, 1, 50),
+        (3, 7, 1000), (200, 97, 3), (1, 300, 50), (1, 64, 3), (1, 33, 1000), (300, 1, 50),
         (25, 65, 255), (24, 64, 256), (23, 63, 257), (37, 29, 513),
         (239, 31, 20), (241, 33, 20), (480, 9, 7),
         (130, 100, 70), (131, 157, 263), (50, 40, 800),
@@ -46,7 +46,7 @@ public sealed class GemmHostTests
     {
         // k = 300 crosses the K slice: the first slice applies beta and the bias, the last the activation.
         foreach (var act in Enum.GetValues<Activation>())
-            foreach (var (m, n, k) in new[] { (29, 45, 300), (64, 70, 90) })
+            foreach (var (m, n, k) in new[] { (29, 45, 300), (64, 70, 90), (1, 45, 300) })
             {
                 float actAlpha = act == Activation.LeakyRelu ? 0.1f : act == Activation.Elu ? 0.7f : 0f;
                 Check(false, true, m, n, k, 1.5f, -0.75f, true, act, wide, threads, offset: 0, seed: (int)act + m);

@@ -58,6 +58,7 @@ internal static unsafe class HostGemm
     internal static void Run(ref Job job, bool wide, int threads)
     {
         if (job.K == 0) { EpilogueOnly(ref job); return; }
+        if (job.M == 1) { RowTimesMatrix(ref job); return; }
         job.Wide = wide;
         int mr = job.Mr = wide ? HostGemmKernels.Mr512 : HostGemmKernels.Mr256;
         int nr = job.Nr = wide ? HostGemmKernels.Nr512 : HostGemmKernels.Nr256;
@@ -149,8 +150,8 @@ internal static unsafe class HostGemm
 
     /// <summary>
     /// Shared mode, run by every thread of the call. Panels (jc, pc) go in the same order on every thread; the
-    /// counters are cumulative over the call's panels. For panel t: claim and pack B slivers into buffer t % 2 (after
-    /// waiting until every row block of panel t - 2, the buffer's last reader, is done), wait until all slivers of
+    /// counters are cumulative over the call's panels. For panel t: claim and pack groups of B slivers into buffer t % 2 (after
+    /// waiting until every row block of panel t - 2, the buffer's last reader, is done), wait until all sliver groups of
     /// panel t are packed and every row block of panel t - 1 is done (the previous K slice of the same C tiles), then
     /// claim row blocks (pack A, multiply).
     /// </summary>
@@ -169,7 +170,7 @@ internal static unsafe class HostGemm
         float* bufA = Buffer(sizeA + mr * nr);
         float* tile = bufA + sizeA;
         int panelFloats = SharedPanelFloats(job);
-        int sliverEnd = 0, blockEnd = 0, blockEndPrev = 0, blockEndPrev2 = 0, panel = 0;
+        int groupEnd = 0, blockEnd = 0, blockEndPrev = 0, blockEndPrev2 = 0, panel = 0;
 
         for (int jc = 0; jc < job.N; jc += ncBlock)
         {
@@ -180,15 +181,15 @@ internal static unsafe class HostGemm
                 int kc = Math.Min(Kc, k - pc);
                 float* bufB = job.SharedBuffer + (panel & 1) * panelFloats;
                 HostGemmPool.WaitUntil(ref HostGemmPool.BlocksDone, blockEndPrev2);
-                sliverEnd += groups;
-                for (int g; (g = HostGemmPool.Claim(ref HostGemmPool.SliversClaimed, sliverEnd)) >= 0;)
+                groupEnd += groups;
+                for (int g; (g = HostGemmPool.Claim(ref HostGemmPool.GroupsClaimed, groupEnd)) >= 0;)
                 {
                     // Groups of SliverGroup slivers: longer sequential reads of B rows.
-                    int j = (g - (sliverEnd - groups)) * SliverGroup * nr;
+                    int j = (g - (groupEnd - groups)) * SliverGroup * nr;
                     PackB(ref job, pc, kc, jc + j, Math.Min(SliverGroup * nr, nc - j), nr, bufB + j * kc);
-                    Interlocked.Increment(ref HostGemmPool.SliversDone);
+                    Interlocked.Increment(ref HostGemmPool.GroupsDone);
                 }
-                HostGemmPool.WaitUntil(ref HostGemmPool.SliversDone, sliverEnd);
+                HostGemmPool.WaitUntil(ref HostGemmPool.GroupsDone, groupEnd);
                 // Row blocks of the previous K slice write the same C tiles this slice accumulates into.
                 HostGemmPool.WaitUntil(ref HostGemmPool.BlocksDone, blockEndPrev);
 
@@ -425,6 +426,82 @@ internal static unsafe class HostGemm
                 Vector256.ConditionalSelect(Vector256.GreaterThan(v, Vector256<float>.Zero), v, Vector256<float>.Zero).Store(c + x);
             }
         for (; x < count; x++) c[x] = ActivationMath.Forward(act, c[x], actAlpha);
+    }
+
+    /// <summary>
+    /// M = 1 (a batch of one): C[0, :] = a op(B) without packing, memory-bound. A is contiguous either way; with B
+    /// (K, N) the rows of B are streamed into 32 column accumulators, with B (N, K) each C value is a dot product
+    /// (4 at a time, sharing the loads of a).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RowTimesMatrix(ref Job job)
+    {
+        const int Chunk = 32;
+        int n = job.N, k = job.K;
+        float* a = job.A, tile = stackalloc float[Chunk];
+        for (int j0 = 0; j0 < n; j0 += Chunk)
+        {
+            int cols = Math.Min(Chunk, n - j0);
+            if (!job.TransB)
+            {
+                float* b = job.B + j0;
+                if (cols == Chunk)
+                {
+                    Vector256<float> c0 = default, c1 = default, c2 = default, c3 = default;
+                    for (int p = 0; p < k; p++, b += n)
+                    {
+                        var x = Vector256.Create(a[p]);
+                        c0 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b), c0);
+                        c1 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b + 8), c1);
+                        c2 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b + 16), c2);
+                        c3 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b + 24), c3);
+                    }
+                    c0.Store(tile); c1.Store(tile + 8); c2.Store(tile + 16); c3.Store(tile + 24);
+                }
+                else
+                {
+                    for (int j = 0; j < cols; j++) tile[j] = 0f;
+                    for (int p = 0; p < k; p++, b += n)
+                        for (int j = 0; j < cols; j++) tile[j] = MathF.FusedMultiplyAdd(a[p], b[j], tile[j]);
+                }
+            }
+            else
+            {
+                int j = 0;
+                for (; j + 4 <= cols; j += 4)
+                {
+                    float* b0 = job.B + (long)(j0 + j) * k, b1 = b0 + k, b2 = b1 + k, b3 = b2 + k;
+                    Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
+                    int p = 0;
+                    for (; p + 8 <= k; p += 8)
+                    {
+                        var x = Vector256.Load(a + p);
+                        s0 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b0 + p), s0);
+                        s1 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b1 + p), s1);
+                        s2 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b2 + p), s2);
+                        s3 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b3 + p), s3);
+                    }
+                    float t0 = Vector256.Sum(s0), t1 = Vector256.Sum(s1), t2 = Vector256.Sum(s2), t3 = Vector256.Sum(s3);
+                    for (; p < k; p++)
+                    {
+                        t0 = MathF.FusedMultiplyAdd(a[p], b0[p], t0); t1 = MathF.FusedMultiplyAdd(a[p], b1[p], t1);
+                        t2 = MathF.FusedMultiplyAdd(a[p], b2[p], t2); t3 = MathF.FusedMultiplyAdd(a[p], b3[p], t3);
+                    }
+                    tile[j] = t0; tile[j + 1] = t1; tile[j + 2] = t2; tile[j + 3] = t3;
+                }
+                for (; j < cols; j++)
+                {
+                    float* b0 = job.B + (long)(j0 + j) * k;
+                    var s0 = Vector256<float>.Zero;
+                    int p = 0;
+                    for (; p + 8 <= k; p += 8) s0 = Vector256.FusedMultiplyAdd(Vector256.Load(a + p), Vector256.Load(b0 + p), s0);
+                    float t0 = Vector256.Sum(s0);
+                    for (; p < k; p++) t0 = MathF.FusedMultiplyAdd(a[p], b0[p], t0);
+                    tile[j] = t0;
+                }
+            }
+            Epilogue(ref job, tile, Chunk, 0, 1, j0, cols, first: true, last: true);
+        }
     }
 
     /// <summary>K = 0: C = act(beta * C + bias), C unread when beta == 0.</summary>

@@ -40,7 +40,7 @@ internal static unsafe class HostGemmPool
         {
             var workers = s_workers ??= Start();
             if (job.SharedB) job.SharedBuffer = SharedBuffer(2 * HostGemm.SharedPanelFloats(job));
-            SliversClaimed = SliversDone = BlocksClaimed = BlocksDone = 0;
+            GroupsClaimed = GroupsDone = BlocksClaimed = BlocksDone = 0;
             s_job = job;
             s_error = null;
             s_partsClaimed = 0;
@@ -67,7 +67,7 @@ internal static unsafe class HostGemmPool
     }
 
     /// <summary>Shared-mode work counters of the running call (cumulative over its panels; reset per call).</summary>
-    internal static int SliversClaimed, SliversDone, BlocksClaimed, BlocksDone;
+    internal static int GroupsClaimed, GroupsDone, BlocksClaimed, BlocksDone;  // B sliver groups, A row blocks
 
     /// <summary>Claims the next index below <paramref name="limit"/> from <paramref name="counter"/>; -1 when none is left.</summary>
     internal static int Claim(ref int counter, int limit)
