@@ -1,31 +1,50 @@
-using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 
 namespace GpuNet.Kernels;
 
 public static partial class Gemm
 {
+    // ---- SIMD host implementation -------------------------------------------------------------------------------
+
     /// <summary>
-    /// SIMD host GEMM (same contract as <see cref="Reference"/>). Parallel over rows of C.
+    /// SIMD host GEMM (same contract as <see cref="Reference"/>): cache-blocked and packed (GotoBLAS/BLIS loop nest,
+    /// see <see cref="HostGemm"/>), FMA micro-kernels on Vector512 (Vector256 where AVX-512 is absent), parallel
+    /// over the cores for large problems. Allocates no managed memory in steady state.
     /// </summary>
     public static void Host(bool transA, bool transB, int m, int n, int k, float alpha,
         ArraySegment<float> a, ArraySegment<float> b, float beta, ArraySegment<float> c,
         ArraySegment<float> bias, Activation act, float actAlpha)
+        => Host(transA, transB, m, n, k, alpha, a, b, beta, c, bias, act, actAlpha,
+                Vector512.IsHardwareAccelerated, HostGemmPool.Threads);
+
+    /// <summary>
+    /// <see cref="Host(bool, bool, int, int, int, float, ArraySegment{float}, ArraySegment{float}, float, ArraySegment{float}, ArraySegment{float}, Activation, float)"/>
+    /// with the micro-kernel (<paramref name="wide"/>: Vector512, else Vector256) and the thread count chosen, so
+    /// tests cover both kernels and both the serial and the parallel paths on any host.
+    /// </summary>
+    internal static unsafe void Host(bool transA, bool transB, int m, int n, int k, float alpha,
+        ArraySegment<float> a, ArraySegment<float> b, float beta, ArraySegment<float> c,
+        ArraySegment<float> bias, Activation act, float actAlpha, bool wide, int threads)
     {
-        Parallel.For(0, m, i =>
+        ArgumentOutOfRangeException.ThrowIfNegative(m);
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        ArgumentOutOfRangeException.ThrowIfNegative(k);
+        long mk = (long)m * k, kn = (long)k * n, mn = (long)m * n;
+        if (a.Count < mk) throw new ArgumentException($"Gemm.Host: A needs {mk} elements (M={m}, K={k}), got {a.Count}", nameof(a));
+        if (b.Count < kn) throw new ArgumentException($"Gemm.Host: B needs {kn} elements (K={k}, N={n}), got {b.Count}", nameof(b));
+        if (c.Count < mn) throw new ArgumentException($"Gemm.Host: C needs {mn} elements (M={m}, N={n}), got {c.Count}", nameof(c));
+        if (bias.Count != 0 && bias.Count < n) throw new ArgumentException($"Gemm.Host: bias needs {n} elements or none, got {bias.Count}", nameof(bias));
+        if (m == 0 || n == 0) return;
+
+        fixed (float* pa = a.AsSpan(), pb = b.AsSpan(), pc = c.AsSpan(), pbias = bias.AsSpan())
         {
-            var row = c.AsSpan(i * n, n);
-            var acc = new float[n];
-            for (int p = 0; p < k; p++)
+            var job = new HostGemm.Job
             {
-                float av = transA ? a[p * m + i] : a[i * k + p];
-                if (transB) for (int j = 0; j < n; j++) acc[j] += av * b[j * k + p];
-                else TensorPrimitives.FusedMultiplyAdd(b.AsSpan(p * n, n), av, acc, acc);
-            }
-            for (int j = 0; j < n; j++)
-            {
-                float v = alpha * acc[j] + (beta == 0f ? 0f : beta * row[j]) + (bias.Count > 0 ? bias[j] : 0f);
-                row[j] = ActivationMath.Forward((int)act, v, actAlpha);
-            }
-        });
+                A = pa, B = pb, C = pc, Bias = bias.Count > 0 ? pbias : null,
+                M = m, N = n, K = k, TransA = transA, TransB = transB,
+                Alpha = alpha, Beta = beta, Act = (int)act, ActAlpha = actAlpha,
+            };
+            HostGemm.Run(ref job, wide, threads);
+        }
     }
 }
