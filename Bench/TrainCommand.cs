@@ -89,7 +89,7 @@ internal static class TrainCommand
         return name switch
         {
             "none" => null,
-            "step" => new StepLR(lr, Math.Max(1, epochs / 3), 0.1) { Unit = ScheduleUnit.Epoch },
+            "step" => new StepLR(lr, Math.Max(1, epochs / 2), 0.1) { Unit = ScheduleUnit.Epoch },
             "exponential" => new ExponentialLR(lr, 0.8) { Unit = ScheduleUnit.Epoch },
             "cosine" => new CosineAnnealingLR(lr, total),
             "cosine-restarts" => new CosineAnnealingWarmRestarts(lr, Math.Max(1, stepsPerEpoch), 2),
