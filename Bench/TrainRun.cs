@@ -19,7 +19,7 @@ internal static class TrainRun
     {
         var s = o.Settings;
         var preset = o.Preset;
-        double? peak = device.IsHost ? Probes.MeasureFma(0.1, trials: 3).TotalGflops * 1e9 : null;
+        double? peak = device.IsHost ? Probes.MeasureFma(0.1, trials: 5).TotalGflops * 1e9 : null;
         var data = preset.Data(s.Seed, log);
         var sampleShape = data.Train.SampleShape.ToArray();
         using var model = Model.Build(device, preset.Network(s), sampleShape, s.BatchSize, new ModelOptions { Seed = s.Seed });
