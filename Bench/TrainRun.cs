@@ -101,7 +101,7 @@ internal static class TrainRun
                 ["mfu"] = runMfu,
                 ["history"] = new JsonArray(history.Select(h => (JsonNode)h.ToJson()).ToArray()),
                 ["final"] = Split(finalEval.Validation ?? fit.Last?.Validation, finalEval.Test),
-                ["best"] = Split(bestVal, bestTest),
+                ["best"] = Best(fit, s.Patience is not null, bestVal, bestTest),
                 ["test_metrics"] = metrics is null ? null : new JsonObject
                 {
                     ["accuracy"] = metrics.Accuracy,
@@ -133,6 +133,18 @@ internal static class TrainRun
             "adam" or "adamw" => new Adam(d, p, g, s.LearningRate, options: options),
             _ => throw new UsageException($"--optimizer: '{s.Optimizer}' is not one of {string.Join(", ", TrainCommand.Optimizers)}"),
         };
+    }
+
+    /// <summary>
+    /// The best epoch's figures: with early stopping the model now holds the best weights, so both splits are evaluated
+    /// on them; without it the best epoch's validation figures come from the history, and its test figures only when the
+    /// best epoch is the last one (the weights of earlier epochs are gone).
+    /// </summary>
+    private static JsonObject Best(FitResult fit, bool restored, EvalResult? val, EvalResult? test)
+    {
+        if (restored || fit.BestEpoch == fit.History.Count) return Split(val, test);
+        var h = fit.BestEpoch > 0 ? fit.History[fit.BestEpoch - 1] : null;
+        return new JsonObject { ["val_loss"] = h?.ValLoss, ["val_accuracy"] = h?.ValAccuracy, ["test_loss"] = null, ["test_accuracy"] = null };
     }
 
     private static JsonObject Split(EvalResult? val, EvalResult? test) => new()
