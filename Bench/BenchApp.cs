@@ -1,0 +1,30 @@
+using System.CommandLine;
+
+namespace GpuNet.Bench;
+
+/// <summary>The command line: every command, parsed and run (also driven in-process by the tests).</summary>
+internal static class BenchApp
+{
+    public static int Run(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "optim")
+        {
+            try { return OptimBenchmark.Run(args[1..]); }
+            catch (Exception e) when (e is ArgumentException or FormatException or OverflowException)
+            {
+                Console.Error.WriteLine($"optim: {e.Message} (try --help)");
+                return Cli.BadArguments;
+            }
+        }
+        var root = new RootCommand("GpuNet: train (preset networks on real data), data (fetch data sets), devices, peak (FMA, copy bandwidth), gemm, kernels, optim (fused optimizer step; own --help).")
+        {
+            TrainCommand.Create(),
+            DataCommand.Create(),
+            DevicesCommand.Create(),
+            PeakCommand.Create(),
+            GemmCommand.Create(),
+            KernelsCommand.Create(),
+        };
+        return Cli.Run(root, args);
+    }
+}
