@@ -55,7 +55,7 @@ internal static class TrainRun
         {
             Directory.CreateDirectory(o.OutDir);
             best = Path.Combine(o.OutDir, "best.safetensors");
-            callbacks.Add(new CheckpointCallback(trainer, o.OutDir, s.Seed, $"{preset.Name}: {preset.Description}"));
+            callbacks.Add(new ModelCheckpoint(o.OutDir, s.Seed, $"{preset.Name}: {preset.Description}"));
         }
         bool bar = !o.Quiet && !Console.IsOutputRedirected;
         var progress = new ProgressBar(log, bar);
@@ -174,20 +174,6 @@ internal static class TrainRun
             if (context.Report is null && trainer.History.Count == 0) return;
             Validation = validation is null ? null : trainer.Evaluate(validation);
             Test = test is null ? null : trainer.Evaluate(test);
-        }
-    }
-
-    /// <summary>Writes last.safetensors after every epoch and best.safetensors when the monitored metric improves.</summary>
-    private sealed class CheckpointCallback(Trainer trainer, string dir, ulong seed, string description) : ICallback
-    {
-        public void OnEpochEnd(TrainingContext context)
-        {
-            string last = Path.Combine(dir, "last.safetensors");
-            TrainerCheckpoints.Save(last, trainer, seed, description);
-            if (trainer.State.BestEpoch != trainer.State.Epoch) return;
-            string tmp = Path.Combine(dir, "best.safetensors.tmp");
-            File.Copy(last, tmp, overwrite: true);
-            File.Move(tmp, Path.Combine(dir, "best.safetensors"), overwrite: true);
         }
     }
 }

@@ -67,3 +67,45 @@ public static class TrainerCheckpoints
         };
     }
 }
+
+/// <summary>
+/// Best-model checkpointing: after every epoch writes <c>last.safetensors</c> (the whole run: weights, optimizer state,
+/// progress; what <see cref="TrainerCheckpoints.Resume"/> reads) into <see cref="Directory"/>, and copies it to
+/// <c>best.safetensors</c> when the trainer's monitored metric improved in that epoch. Both writes are atomic.
+/// </summary>
+public sealed class ModelCheckpoint : ICallback
+{
+    /// <summary>Creates the callback; the directory is created when missing.</summary>
+    /// <param name="directory">Where the two files go.</param>
+    /// <param name="seed">The run's seed, recorded in the checkpoint.</param>
+    /// <param name="description">Free text stored in the checkpoint's metadata.</param>
+    public ModelCheckpoint(string directory, ulong seed, string? description = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(directory);
+        Directory = System.IO.Directory.CreateDirectory(directory).FullName;
+        Seed = seed;
+        Description = description;
+    }
+
+    /// <summary>The directory of the checkpoints.</summary>
+    public string Directory { get; }
+    /// <summary>The run's seed.</summary>
+    public ulong Seed { get; }
+    /// <summary>Metadata text.</summary>
+    public string? Description { get; }
+    /// <summary>Path of the checkpoint written after every epoch.</summary>
+    public string LastPath => Path.Combine(Directory, "last.safetensors");
+    /// <summary>Path of the best epoch's checkpoint.</summary>
+    public string BestPath => Path.Combine(Directory, "best.safetensors");
+
+    /// <inheritdoc/>
+    public void OnEpochEnd(TrainingContext context)
+    {
+        var trainer = context.Trainer;
+        TrainerCheckpoints.Save(LastPath, trainer, Seed, Description);
+        if (trainer.State.BestEpoch != trainer.State.Epoch) return;
+        string tmp = BestPath + ".tmp";
+        File.Copy(LastPath, tmp, overwrite: true);
+        File.Move(tmp, BestPath, overwrite: true);
+    }
+}
