@@ -13,7 +13,9 @@ public abstract class DepthwiseConv2dTests(DeviceFixture f) : DeviceTestBase(f)
         [2, 2, 9, 11, 3, 3, 1, 1, 2, 2, 2, 2, 0],     // dilation 2
         [1, 2, 6, 13, 2, 3, 2, 3, 0, 1, 1, 2, 1],     // mixed: non-square filter, strides, padding, dilation
         [3, 1, 17, 19, 3, 3, 1, 2, 1, 0, 1, 1, 1],    // row longer than one vector, stride only along W
-        [1, 2, 3, 3, 1, 1, 1, 1, 0, 0, 1, 1, 1]);     // 1x1 filter
+        [1, 2, 3, 3, 1, 1, 1, 1, 0, 0, 1, 1, 1],      // 1x1 filter
+        [2, 2, 4, 5, 1, 3, 1, 1, 1, 2, 1, 1, 1],      // padding wider than the filter (rows of y read only padding)
+        [1, 1, 3, 4, 2, 2, 1, 1, 2, 2, 1, 1, 0]);     // ... on both axes
 
     private static DepthwiseParams Args(int[] k) => DepthwiseParams.Create(k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12] != 0);
 

@@ -312,6 +312,15 @@ public static class DepthwiseConv2dOp
             CopyRows = Math.Clamp(Hp - a.PadH, 0, a.H);                      // input rows / columns inside that region
             CopyCols = Math.Clamp(UsedW - a.PadW, 0, a.W);
         }
+
+        // Stride-1 dx as a gather (see HostBackwardData): a padded dy plane of H + (R-1) dh rows, W computed densely.
+        public Geometry(in DepthwiseParams a, bool gather)
+        {
+            Hp = a.H + (a.R - 1) * a.DilationH;
+            Qd = (a.W + 15) & ~15;
+            Wp = Qd + (a.S - 1) * a.DilationW;
+            UsedW = Wp; CopyRows = 0; CopyCols = 0;
+        }
     }
 
     // Copies plane x: (H, W) into the interior of xp (its border stays as it is: zero).
@@ -410,6 +419,11 @@ public static class DepthwiseConv2dOp
     public static void HostBackwardData(in DepthwiseParams a, ArraySegment<float> dy, ArraySegment<float> w, ArraySegment<float> dx)
     {
         if (a.N * a.C == 0 || a.H * a.W == 0) return;
+        if (a.StrideH == 1 && a.StrideW == 1)
+        {
+            HostSimd.ForRanges(a.N * a.C, PlaneChunk(a.N * a.C), Parallel(a), (a, dy, w, dx), static (t, start, count) => GatherPlanes(t.a, t.dy, t.w, t.dx, start, count));
+            return;
+        }
         HostSimd.ForRanges(a.N * a.C, PlaneChunk(a.N * a.C), Parallel(a), (a, dy, w, dx), static (t, start, count) =>
         {
             var (a, dy, w, dx) = t;
@@ -440,6 +454,37 @@ public static class DepthwiseConv2dOp
                 }
             }
         });
+    }
+
+    // Stride 1: dx[h, w] = sum_{r,s} w[R-1-r, S-1-s] * dyp[h + r*dh, w + s*dw], a forward correlation with the flipped
+    // filter over dy placed at dyp[p + oh, q + ow], oh = (R-1) dh - ph, ow = (S-1) dw - pw. dy rows/columns that fall
+    // outside dyp (oh or ow &lt; 0: padding wider than the dilated filter) read only padding, so they feed no dx.
+    private static void GatherPlanes(in DepthwiseParams a, ArraySegment<float> dy, ArraySegment<float> w, ArraySegment<float> dx, int start, int count)
+    {
+        var g = new Geometry(a, gather: true);
+        using var frame = HostPool.Enter();
+        var dyp = HostPool.Floats(g.Hp * g.Wp);
+        var dense = HostPool.Floats(g.Qd);
+        int hw = a.H * a.W, pq = a.P * a.Q, rs = a.R * a.S;
+        var flipped = HostPool.Floats(rs);
+        int oh = (a.R - 1) * a.DilationH - a.PadH, ow = (a.S - 1) * a.DilationW - a.PadW;
+        int p0 = Math.Max(0, -oh), p1 = Math.Min(a.P, g.Hp - oh);
+        int q0 = Math.Max(0, -ow), q1 = Math.Min(a.Q, g.Wp - ow);
+        for (int nc = start; nc < start + count; nc++)
+        {
+            var wc = w.AsSpan(nc % a.C * rs, rs);
+            for (int k = 0; k < rs; k++) flipped[k] = wc[rs - 1 - k];
+            var dyPlane = dy.AsSpan(nc * pq, pq);
+            if (q1 > q0)
+                for (int p = p0; p < p1; p++)
+                    dyPlane.Slice(p * a.Q + q0, q1 - q0).CopyTo(dyp.Slice((p + oh) * g.Wp + q0 + ow));
+            var dxPlane = dx.AsSpan(nc * hw, hw);
+            for (int h = 0; h < a.H; h++)
+            {
+                ForwardRow(a, g, dyp.Slice(h * g.Wp), flipped, 0f, dense);
+                dense[..a.W].CopyTo(dxPlane.Slice(h * a.W, a.W));
+            }
+        }
     }
 
     // dxp[r*dh, j + s*dw] += wc[r, s] * dyx[j] for j in [0, Qd); dxp starts at the output row's first input row.
