@@ -211,8 +211,21 @@ public abstract class PoolingTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Equal("indices", dtype.ParamName); Assert.Contains("Int32", dtype.Message);
         var rank = Assert.Throws<ShapeMismatchException>(() => D.AvgPool2dForward(x3, y, 2, 2, 2, 2));
         Assert.Equal("AvgPool2dForward", rank.Operation); Assert.Contains("(N, C, H, W)", rank.Message);
+        using var empty = D.Zeros(1, 2, 0, 5);
+        var e = Assert.Throws<ShapeMismatchException>(() => D.MaxPool2dForward(empty, y, idx, 2, 2, 2, 2, 1, 1));
+        Assert.Equal("MaxPool2dForward", e.Operation); Assert.Contains("(1, 2, 0, 5)", e.Message); Assert.Contains("'x'", e.Message);
         var g = Assert.Throws<ShapeMismatchException>(() => D.GlobalAvgPoolForward(x, y));
         Assert.Equal("GlobalAvgPoolForward", g.Operation); Assert.Contains("(1, 2)", g.Message);
+    }
+
+    [Fact]
+    public void EmptyBatchIsANoOp()
+    {
+        using var x = D.Zeros(0, 3, 4, 4); using var y = D.Zeros(0, 3, 2, 2); using var idx = D.Allocate([0, 3, 2, 2], DType.Int32);
+        long before = D.Counters.Launches;
+        D.MaxPool2dForward(x, y, idx, 2, 2, 2, 2); D.MaxPool2dBackward(y, idx, x, 2, 2, 2, 2);
+        D.AvgPool2dForward(x, y, 2, 2, 2, 2); D.AvgPool2dBackward(y, x, 2, 2, 2, 2);
+        Assert.Equal(before, D.Counters.Launches);
     }
 
     [Fact]

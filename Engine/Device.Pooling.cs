@@ -13,7 +13,7 @@ public sealed partial class Device
     /// <see cref="MaxPool2dBackward"/>. Padding counts as -inf; ties keep the first maximum in row-major window order;
     /// a NaN in the window wins (y is NaN).
     /// </summary>
-    /// <exception cref="ShapeMismatchException">x is not rank 4, or y / indices is not (N, C, P, Q).</exception>
+    /// <exception cref="ShapeMismatchException">x is not rank 4 with C, H, W &gt;= 1, or y / indices is not (N, C, P, Q).</exception>
     /// <exception cref="ArgumentOutOfRangeException">kernel or stride &lt; 1, padding &lt; 0 or &gt; kernel / 2.</exception>
     /// <exception cref="ArgumentException">The padded input is smaller than the window (no output), or indices is not Int32.</exception>
     public void MaxPool2dForward(Tensor x, Tensor y, Tensor indices, int kernelH, int kernelW, int strideH, int strideW, int padH = 0, int padW = 0)
@@ -34,7 +34,7 @@ public sealed partial class Device
     /// <see cref="MaxPool2dForward"/> with the same window parameters; dx: (N, C, H, W), the forward's input shape.
     /// An index outside its window is ignored.
     /// </summary>
-    /// <exception cref="ShapeMismatchException">dx is not rank 4, or dy / indices is not (N, C, P, Q).</exception>
+    /// <exception cref="ShapeMismatchException">dx is not rank 4 with C, H, W &gt;= 1, or dy / indices is not (N, C, P, Q).</exception>
     /// <exception cref="ArgumentOutOfRangeException">kernel or stride &lt; 1, padding &lt; 0 or &gt; kernel / 2.</exception>
     /// <exception cref="ArgumentException">The padded input is smaller than the window, or indices is not Int32.</exception>
     public void MaxPool2dBackward(Tensor dy, Tensor indices, Tensor dx, int kernelH, int kernelW, int strideH, int strideW, int padH = 0, int padW = 0)
@@ -54,7 +54,7 @@ public sealed partial class Device
     /// divided by kernelH * kernelW when <paramref name="countIncludePad"/> (PyTorch's default), else by the number of
     /// input elements in the window.
     /// </summary>
-    /// <exception cref="ShapeMismatchException">x is not rank 4, or y is not (N, C, P, Q).</exception>
+    /// <exception cref="ShapeMismatchException">x is not rank 4 with C, H, W &gt;= 1, or y is not (N, C, P, Q).</exception>
     /// <exception cref="ArgumentOutOfRangeException">kernel or stride &lt; 1, padding &lt; 0 or &gt; kernel / 2.</exception>
     /// <exception cref="ArgumentException">The padded input is smaller than the window.</exception>
     public void AvgPool2dForward(Tensor x, Tensor y, int kernelH, int kernelW, int strideH, int strideW, int padH = 0, int padW = 0, bool countIncludePad = true)
@@ -73,7 +73,7 @@ public sealed partial class Device
     /// Average pooling backward: dx[n, c, h, w] = sum over the windows containing (h, w) of dy[n, c, p, q] / count
     /// (overwrites dx), with the forward's window parameters and divisor rule. dy: (N, C, P, Q); dx: (N, C, H, W).
     /// </summary>
-    /// <exception cref="ShapeMismatchException">dx is not rank 4, or dy is not (N, C, P, Q).</exception>
+    /// <exception cref="ShapeMismatchException">dx is not rank 4 with C, H, W &gt;= 1, or dy is not (N, C, P, Q).</exception>
     /// <exception cref="ArgumentOutOfRangeException">kernel or stride &lt; 1, padding &lt; 0 or &gt; kernel / 2.</exception>
     /// <exception cref="ArgumentException">The padded input is smaller than the window.</exception>
     public void AvgPool2dBackward(Tensor dy, Tensor dx, int kernelH, int kernelW, int strideH, int strideW, int padH = 0, int padW = 0, bool countIncludePad = true)
@@ -134,6 +134,8 @@ public sealed partial class Device
     {
         if (t.Rank != 4)
             throw new ShapeMismatchException(op, "(N, C, H, W)", ShapeUtil.Format(t.Shape), $"argument '{argument}' must have rank 4");
+        if (t.Dim(1) == 0 || t.Dim(2) == 0 || t.Dim(3) == 0)
+            throw new ShapeMismatchException(op, "(N, C, H, W) with C, H, W >= 1", ShapeUtil.Format(t.Shape), $"argument '{argument}' has an empty channel or spatial dimension (only the batch may be 0, as in PyTorch)");
         PositiveWindow(op, nameof(kernelH), kernelH); PositiveWindow(op, nameof(kernelW), kernelW);
         PositiveWindow(op, nameof(strideH), strideH); PositiveWindow(op, nameof(strideW), strideW);
         Padding(op, nameof(padH), padH, kernelH, nameof(kernelH)); Padding(op, nameof(padW), padW, kernelW, nameof(kernelW));
