@@ -1,0 +1,200 @@
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Runtime;
+
+namespace GpuNet.Kernels;
+
+/// <summary>
+/// Average pooling 2-D, NCHW: x: (N, C, H, W) -> y: (N, C, P, Q) (geometry in <see cref="Pool2dArgs"/>).
+/// y[n, c, p, q] = (sum of the window's input elements, row-major) / count, where count is the window's size inside the
+/// padded input when <see cref="Pool2dArgs.IncludePad"/> is 1 (PyTorch's count_include_pad=True; KH*KW with ceil_mode
+/// false) and the number of input elements in the window when 0. Padding contributes zeros to the sum.
+/// Gradient contract: activation gradient, overwritten: dx[n, c, h, w] = sum over the windows containing (h, w) of
+/// dy[n, c, p, q] / count(p, q), gathered per input element in row-major (p, q) order (no atomics).
+/// </summary>
+public static class AvgPool2d
+{
+    // ---- float64 reference (the spec) ---------------------------------------------------------------------------
+
+    /// <summary>Reference forward. x: (N, C, H, W); y: (N, C, P, Q).</summary>
+    public static void Reference(in Pool2dArgs a, ReadOnlySpan<double> x, Span<double> y)
+    {
+        for (int plane = 0; plane < a.Planes; plane++)
+            for (int p = 0; p < a.P; p++)
+                for (int q = 0; q < a.Q; q++)
+                {
+                    int h0 = p * a.SH - a.PH, w0 = q * a.SW - a.PW;
+                    int hs = Math.Max(h0, 0), he = Math.Min(h0 + a.KH, a.H), ws = Math.Max(w0, 0), we = Math.Min(w0 + a.KW, a.W);
+                    double sum = 0;
+                    for (int h = hs; h < he; h++)
+                        for (int w = ws; w < we; w++)
+                            sum += x[plane * a.InPlane + h * a.W + w];
+                    y[plane * a.OutPlane + p * a.Q + q] = sum / Divisor(a, h0, w0);
+                }
+    }
+
+    /// <summary>Reference backward: dx = 0, then each window's dy / count added to each of its input elements. dy: (N, C, P, Q); dx: (N, C, H, W).</summary>
+    public static void ReferenceBackward(in Pool2dArgs a, ReadOnlySpan<double> dy, Span<double> dx)
+    {
+        dx.Clear();
+        for (int plane = 0; plane < a.Planes; plane++)
+            for (int p = 0; p < a.P; p++)
+                for (int q = 0; q < a.Q; q++)
+                {
+                    int h0 = p * a.SH - a.PH, w0 = q * a.SW - a.PW;
+                    int hs = Math.Max(h0, 0), he = Math.Min(h0 + a.KH, a.H), ws = Math.Max(w0, 0), we = Math.Min(w0 + a.KW, a.W);
+                    double g = dy[plane * a.OutPlane + p * a.Q + q] / Divisor(a, h0, w0);
+                    for (int h = hs; h < he; h++)
+                        for (int w = ws; w < we; w++)
+                            dx[plane * a.InPlane + h * a.W + w] += g;
+                }
+    }
+
+    /// <summary>
+    /// The divisor of the window starting at (h0, w0) (padded coordinates may be negative): with padding counted, its
+    /// extent inside [-PH, H + PH) x [-PW, W + PW); without, inside [0, H) x [0, W). Kernel-safe.
+    /// </summary>
+    public static int Divisor(Pool2dArgs a, int h0, int w0)
+    {
+        if (a.IncludePad != 0)
+        {
+            int he = XMath.Min(h0 + a.KH, a.H + a.PH), we = XMath.Min(w0 + a.KW, a.W + a.PW);
+            return (he - h0) * (we - w0);
+        }
+        int rows = XMath.Min(h0 + a.KH, a.H) - XMath.Max(h0, 0);
+        int cols = XMath.Min(w0 + a.KW, a.W) - XMath.Max(w0, 0);
+        return rows * cols;
+    }
+
+    // ---- ILGPU kernels --------------------------------------------------------------------------------------------
+
+    /// <summary>One thread per output element i of (N, C, P, Q). x: (N, C, H, W).</summary>
+    [GpuKernel]
+    public static void ForwardKernel(Index1D i, ArrayView<float> x, ArrayView<float> y, Pool2dArgs a)
+    {
+        int outPlane = a.P * a.Q;
+        int plane = i.X / outPlane;
+        int o = i.X - plane * outPlane;
+        int p = o / a.Q, q = o - p * a.Q;
+        int h0 = p * a.SH - a.PH, w0 = q * a.SW - a.PW;
+        int hs = XMath.Max(h0, 0), he = XMath.Min(h0 + a.KH, a.H), ws = XMath.Max(w0, 0), we = XMath.Min(w0 + a.KW, a.W);
+        long planeStart = (long)plane * a.H * a.W;
+        float sum = 0f;
+        for (int h = hs; h < he; h++)
+            for (int w = ws; w < we; w++)
+                sum += x[planeStart + h * a.W + w];
+        y[i] = sum / Divisor(a, h0, w0);
+    }
+
+    /// <summary>One thread per input element i of (N, C, H, W): dx[i] = sum over the windows containing it of dy / count. dy: (N, C, P, Q).</summary>
+    [GpuKernel]
+    public static void BackwardKernel(Index1D i, ArrayView<float> dy, ArrayView<float> dx, Pool2dArgs a)
+    {
+        int inPlane = a.H * a.W;
+        int plane = i.X / inPlane;
+        int r = i.X - plane * inPlane;
+        int h = r / a.W, w = r - h * a.W;
+        int pLo = PoolWindows.First(h, a.KH, a.SH, a.PH), pHi = PoolWindows.Last(h, a.SH, a.PH, a.P);
+        int qLo = PoolWindows.First(w, a.KW, a.SW, a.PW), qHi = PoolWindows.Last(w, a.SW, a.PW, a.Q);
+        long outStart = (long)plane * a.P * a.Q;
+        float sum = 0f;
+        for (int p = pLo; p <= pHi; p++)
+            for (int q = qLo; q <= qHi; q++)
+                sum += dy[outStart + p * a.Q + q] / Divisor(a, p * a.SH - a.PH, q * a.SW - a.PW);
+        dx[i] = sum;
+    }
+
+    // ---- launchers ------------------------------------------------------------------------------------------------
+
+    /// <summary>Launches <see cref="ForwardKernel"/>.</summary>
+    public static void Launch(KernelCache k, in Pool2dArgs a, ArrayView<float> x, ArrayView<float> y)
+    {
+        k.Get("avgpool2d.fwd", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, Pool2dArgs>(ForwardKernel))
+            (a.Planes * a.OutPlane, x, y, a);
+        k.CountLaunch();
+    }
+
+    /// <summary>Launches <see cref="BackwardKernel"/>.</summary>
+    public static void LaunchBackward(KernelCache k, in Pool2dArgs a, ArrayView<float> dy, ArrayView<float> dx)
+    {
+        k.Get("avgpool2d.bwd", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, Pool2dArgs>(BackwardKernel))
+            (a.Planes * a.InPlane, dy, dx, a);
+        k.CountLaunch();
+    }
+
+    // ---- SIMD host implementation (parallel over planes) ----------------------------------------------------------
+
+    /// <summary>Host forward per plane (2x2 stride 2 unpadded windows vectorised along rows).</summary>
+    public static void Host(Pool2dArgs a, ArraySegment<float> x, ArraySegment<float> y)
+        => PoolWindows.ForPlanes(a, (a, x, y), static (t, plane0, count) =>
+        {
+            var a = t.a;
+            for (int plane = plane0; plane < plane0 + count; plane++)
+            {
+                var xs = t.x.AsSpan(plane * a.InPlane, a.InPlane);
+                var ys = t.y.AsSpan(plane * a.OutPlane, a.OutPlane);
+                if (a.KH == 2 && a.KW == 2 && a.SH == 2 && a.SW == 2 && a.PH == 0 && a.PW == 0) { PoolWindows.Avg2x2(a, xs, ys); continue; }
+                for (int p = 0; p < a.P; p++)
+                {
+                    int h0 = p * a.SH - a.PH;
+                    int hs = Math.Max(h0, 0), he = Math.Min(h0 + a.KH, a.H);
+                    for (int q = 0; q < a.Q; q++)
+                    {
+                        int w0 = q * a.SW - a.PW;
+                        int ws = Math.Max(w0, 0), we = Math.Min(w0 + a.KW, a.W);
+                        float sum = 0f;
+                        for (int h = hs; h < he; h++)
+                        {
+                            var row = xs.Slice(h * a.W, a.W);
+                            for (int w = ws; w < we; w++) sum += row[w];
+                        }
+                        ys[p * a.Q + q] = sum / Divisor(a, h0, w0);
+                    }
+                }
+            }
+        });
+
+    /// <summary>
+    /// Host backward per plane: dx = 0, then each window's dy / count added to its input elements in row-major (p, q)
+    /// order (the kernel's gather order, so the two agree bit for bit).
+    /// </summary>
+    public static void HostBackward(Pool2dArgs a, ArraySegment<float> dy, ArraySegment<float> dx)
+        => PoolWindows.ForPlanes(a, (a, dy, dx), static (t, plane0, count) =>
+        {
+            var a = t.a;
+            for (int plane = plane0; plane < plane0 + count; plane++)
+            {
+                var g = t.dy.AsSpan(plane * a.OutPlane, a.OutPlane);
+                var d = t.dx.AsSpan(plane * a.InPlane, a.InPlane);
+                d.Clear();
+                for (int p = 0; p < a.P; p++)
+                {
+                    int h0 = p * a.SH - a.PH;
+                    int hs = Math.Max(h0, 0), he = Math.Min(h0 + a.KH, a.H);
+                    for (int q = 0; q < a.Q; q++)
+                    {
+                        int w0 = q * a.SW - a.PW;
+                        int ws = Math.Max(w0, 0), we = Math.Min(w0 + a.KW, a.W);
+                        float v = g[p * a.Q + q] / Divisor(a, h0, w0);
+                        for (int h = hs; h < he; h++)
+                        {
+                            var row = d.Slice(h * a.W, a.W);
+                            for (int w = ws; w < we; w++) row[w] += v;
+                        }
+                    }
+                }
+            }
+        });
+
+    // ---- cost -----------------------------------------------------------------------------------------------------
+
+    /// <summary>Forward: one add per window element and a division per output; reads x, writes y.</summary>
+    public static OpCost Cost(in Pool2dArgs a)
+    {
+        double outs = (double)a.Planes * a.OutPlane;
+        return new(outs * (a.KH * a.KW + 1), 4.0 * ((double)a.Planes * a.InPlane + outs));
+    }
+
+    /// <summary>Backward: a division per output and an add per window element; reads dy, writes dx.</summary>
+    public static OpCost BackwardCost(in Pool2dArgs a) => Cost(a);
+}
