@@ -42,8 +42,8 @@ public abstract class PoolingTests(DeviceFixture f) : DeviceTestBase(f)
         D.MaxPool2dBackward(tdy, ti, tdx, kh, kw, sh, sw, ph, pw);
 
         var y = new double[outLen]; var idx = new int[outLen]; var dx = new double[inLen];
-        MaxPool2d.Reference(a, TestData.D(x), y, idx);
-        MaxPool2d.ReferenceBackward(a, TestData.D(dy), idx, dx);
+        MaxPool2dOp.Reference(a, TestData.D(x), y, idx);
+        MaxPool2dOp.ReferenceBackward(a, TestData.D(dy), idx, dx);
         Tol.Elementwise.AssertClose(ty.ToArray(), y, "maxpool y");
         Assert.Equal(idx, ti.ToInt32Array());
         Tol.Elementwise.AssertClose(tdx.ToArray(), dx, "maxpool dx");
@@ -65,8 +65,8 @@ public abstract class PoolingTests(DeviceFixture f) : DeviceTestBase(f)
             D.AvgPool2dBackward(tdy, tdx, kh, kw, sh, sw, ph, pw, includePad);
 
             var y = new double[outLen]; var dx = new double[inLen];
-            AvgPool2d.Reference(a, TestData.D(x), y);
-            AvgPool2d.ReferenceBackward(a, TestData.D(dy), dx);
+            AvgPool2dOp.Reference(a, TestData.D(x), y);
+            AvgPool2dOp.ReferenceBackward(a, TestData.D(dy), dx);
             Tol.Reduction.AssertClose(ty.ToArray(), y, $"avgpool y includePad={includePad}");
             Tol.Reduction.AssertClose(tdx.ToArray(), dx, $"avgpool dx includePad={includePad}");
         }
@@ -132,7 +132,7 @@ public abstract class PoolingTests(DeviceFixture f) : DeviceTestBase(f)
         var fd = TestData.FiniteDifference(xs =>
         {
             var y = new double[outLen]; var idx = new int[outLen];
-            MaxPool2d.Reference(a, xs, y, idx);
+            MaxPool2dOp.Reference(a, xs, y, idx);
             return TestData.Dot(y, g);
         }, TestData.D(x));
         Tol.FiniteDifference.AssertClose(tdx.ToArray(), fd, "maxpool dx vs finite differences");
@@ -152,7 +152,7 @@ public abstract class PoolingTests(DeviceFixture f) : DeviceTestBase(f)
         var fd = TestData.FiniteDifference(xs =>
         {
             var y = new double[outLen];
-            AvgPool2d.Reference(a, xs, y);
+            AvgPool2dOp.Reference(a, xs, y);
             return TestData.Dot(y, g);
         }, TestData.D(x));
         Tol.FiniteDifference.AssertClose(tdx.ToArray(), fd, $"avgpool dx vs finite differences includePad={includePad}");
@@ -173,14 +173,14 @@ public abstract class PoolingTests(DeviceFixture f) : DeviceTestBase(f)
         D.GlobalAvgPoolForward(tx, ty);
         D.GlobalAvgPoolBackward(tdy, tdx);
         var y = new double[planes]; var dx = new double[planes * size];
-        GlobalAvgPool.Reference(planes, size, TestData.D(x), y);
-        GlobalAvgPool.ReferenceBackward(planes, size, g, dx);
+        GlobalAvgPoolOp.Reference(planes, size, TestData.D(x), y);
+        GlobalAvgPoolOp.ReferenceBackward(planes, size, g, dx);
         Tol.Reduction.AssertClose(ty.ToArray(), y, "global avg y");
         Tol.Elementwise.AssertClose(tdx.ToArray(), dx, "global avg dx");
         var fd = TestData.FiniteDifference(xs =>
         {
             var r = new double[planes];
-            GlobalAvgPool.Reference(planes, size, xs, r);
+            GlobalAvgPoolOp.Reference(planes, size, xs, r);
             return TestData.Dot(r, g);
         }, TestData.D(x));
         Tol.FiniteDifference.AssertClose(tdx.ToArray(), fd, "global avg dx vs finite differences");

@@ -23,8 +23,8 @@ public sealed partial class Device
         var a = PoolGeometry(op, nameof(x), x, kernelH, kernelW, strideH, strideW, padH, padW, true);
         CheckShape(op, nameof(y), y, a.N, a.C, a.P, a.Q); CheckShape(op, nameof(indices), indices, a.N, a.C, a.P, a.Q);
         if (y.Length == 0) return;
-        if (IsHost) MaxPool2d.Host(a, x.Host, y.Host, indices.Host);
-        else MaxPool2d.Launch(Kernels, a, x.View, y.View, indices.View.Cast<int>());
+        if (IsHost) MaxPool2dOp.Host(a, x.Host, y.Host, indices.Host);
+        else MaxPool2dOp.Launch(Kernels, a, x.View, y.View, indices.View.Cast<int>());
         Counted();
     }
 
@@ -44,8 +44,8 @@ public sealed partial class Device
         var a = PoolGeometry(op, nameof(dx), dx, kernelH, kernelW, strideH, strideW, padH, padW, true);
         CheckShape(op, nameof(dy), dy, a.N, a.C, a.P, a.Q); CheckShape(op, nameof(indices), indices, a.N, a.C, a.P, a.Q);
         if (dx.Length == 0) return;
-        if (IsHost) MaxPool2d.HostBackward(a, dy.Host, indices.Host, dx.Host);
-        else MaxPool2d.LaunchBackward(Kernels, a, dy.View, indices.View.Cast<int>(), dx.View);
+        if (IsHost) MaxPool2dOp.HostBackward(a, dy.Host, indices.Host, dx.Host);
+        else MaxPool2dOp.LaunchBackward(Kernels, a, dy.View, indices.View.Cast<int>(), dx.View);
         Counted();
     }
 
@@ -64,8 +64,8 @@ public sealed partial class Device
         var a = PoolGeometry(op, nameof(x), x, kernelH, kernelW, strideH, strideW, padH, padW, countIncludePad);
         CheckShape(op, nameof(y), y, a.N, a.C, a.P, a.Q);
         if (y.Length == 0) return;
-        if (IsHost) AvgPool2d.Host(a, x.Host, y.Host);
-        else AvgPool2d.Launch(Kernels, a, x.View, y.View);
+        if (IsHost) AvgPool2dOp.Host(a, x.Host, y.Host);
+        else AvgPool2dOp.Launch(Kernels, a, x.View, y.View);
         Counted();
     }
 
@@ -83,8 +83,8 @@ public sealed partial class Device
         var a = PoolGeometry(op, nameof(dx), dx, kernelH, kernelW, strideH, strideW, padH, padW, countIncludePad);
         CheckShape(op, nameof(dy), dy, a.N, a.C, a.P, a.Q);
         if (dx.Length == 0) return;
-        if (IsHost) AvgPool2d.HostBackward(a, dy.Host, dx.Host);
-        else AvgPool2d.LaunchBackward(Kernels, a, dy.View, dx.View);
+        if (IsHost) AvgPool2dOp.HostBackward(a, dy.Host, dx.Host);
+        else AvgPool2dOp.LaunchBackward(Kernels, a, dy.View, dx.View);
         Counted();
     }
 
@@ -98,8 +98,8 @@ public sealed partial class Device
         var (planes, size) = GlobalPoolShape(op, nameof(x), x);
         CheckShape(op, nameof(y), y, x.Dim(0), x.Dim(1));
         if (planes == 0) return;
-        if (IsHost) GlobalAvgPool.Host(planes, size, x.Host, y.Host);
-        else GlobalAvgPool.Launch(Kernels, planes, size, x.View, y.View);
+        if (IsHost) GlobalAvgPoolOp.Host(planes, size, x.Host, y.Host);
+        else GlobalAvgPoolOp.Launch(Kernels, planes, size, x.View, y.View);
         Counted();
     }
 
@@ -113,8 +113,8 @@ public sealed partial class Device
         var (planes, size) = GlobalPoolShape(op, nameof(dx), dx);
         CheckShape(op, nameof(dy), dy, dx.Dim(0), dx.Dim(1));
         if (planes == 0) return;
-        if (IsHost) GlobalAvgPool.HostBackward(planes, size, dy.Host, dx.Host);
-        else GlobalAvgPool.LaunchBackward(Kernels, planes, size, dy.View, dx.View);
+        if (IsHost) GlobalAvgPoolOp.HostBackward(planes, size, dy.Host, dx.Host);
+        else GlobalAvgPoolOp.LaunchBackward(Kernels, planes, size, dy.View, dx.View);
         Counted();
     }
 

@@ -12,7 +12,7 @@ namespace GpuNet.Kernels;
 /// Gradient contract: activation gradient, overwritten: dx[n, c, h, w] = sum over the windows containing (h, w) of
 /// dy[n, c, p, q] / count(p, q), gathered per input element in row-major (p, q) order (no atomics).
 /// </summary>
-public static class AvgPool2d
+public static class AvgPool2dOp
 {
     // ---- float64 reference (the spec) ---------------------------------------------------------------------------
 

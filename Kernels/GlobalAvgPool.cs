@@ -8,7 +8,7 @@ namespace GpuNet.Kernels;
 /// Global average pooling, NCHW: x: (N, C, H, W) -> y: (N, C), y[n, c] = (sum of the plane, in order) / (H * W).
 /// Gradient contract: activation gradient, overwritten: dx[n, c, h, w] = dy[n, c] / (H * W).
 /// </summary>
-public static class GlobalAvgPool
+public static class GlobalAvgPoolOp
 {
     // ---- float64 reference (the spec) ---------------------------------------------------------------------------
 

@@ -74,7 +74,7 @@ public struct Pool2dArgs
 /// Gradient contract: activation gradient, overwritten: dx[n, c, h, w] = sum of dy[n, c, p, q] over the windows whose
 /// index is h * W + w (a gather, so overlapping windows need no atomics and the sum order is fixed: row-major in (p, q)).
 /// </summary>
-public static class MaxPool2d
+public static class MaxPool2dOp
 {
     // ---- float64 reference (the spec) ---------------------------------------------------------------------------
 

@@ -36,6 +36,37 @@ public static class RefNet
                 return x.Select(v => ActivationMath.Reference(a.Function, v, a.Alpha)).ToArray();
             case Flatten:
                 return x;
+            case DepthwiseConv2d dw:
+                {
+                    var o = dw.OutputShape(shape);
+                    var a = DepthwiseParams.Create(batch, shape[0], shape[1], shape[2], dw.KernelSize, dw.KernelSize, dw.Stride, dw.Stride,
+                        dw.Padding, dw.Padding, dw.Dilation, dw.Dilation, dw.HasBias);
+                    var y = new double[batch * o[0] * o[1] * o[2]];
+                    DepthwiseConv2dOp.Reference(a, x, p($"{dw.Name}.weight"), dw.HasBias ? p($"{dw.Name}.bias") : [], y);
+                    return y;
+                }
+            case MaxPool2d mp:
+                {
+                    var o = mp.OutputShape(shape);
+                    var a = Pool2dArgs.Create(batch, shape[0], shape[1], shape[2], mp.Kernel, mp.Kernel, mp.Stride, mp.Stride, mp.Padding, mp.Padding);
+                    var y = new double[batch * o[0] * o[1] * o[2]];
+                    MaxPool2dOp.Reference(a, x, y, new int[y.Length]);
+                    return y;
+                }
+            case AvgPool2d ap:
+                {
+                    var o = ap.OutputShape(shape);
+                    var a = Pool2dArgs.Create(batch, shape[0], shape[1], shape[2], ap.Kernel, ap.Kernel, ap.Stride, ap.Stride, ap.Padding, ap.Padding, ap.CountIncludePad);
+                    var y = new double[batch * o[0] * o[1] * o[2]];
+                    AvgPool2dOp.Reference(a, x, y);
+                    return y;
+                }
+            case GlobalAvgPool:
+                {
+                    var y = new double[batch * shape[0]];
+                    GlobalAvgPoolOp.Reference(batch * shape[0], shape[1] * shape[2], x, y);
+                    return y;
+                }
             case Dropout d:
                 {
                     if (!training || d.P == 0) return x;
