@@ -72,6 +72,26 @@ public abstract class Conv2dTests(DeviceFixture f) : DeviceTestBase(f)
         Tol.ForGemm(s.N * s.PQ).AssertClose(tdb.ToArray(), c.Bias ? db : TestData.D(db0), $"{name}: db += (untouched without bias)");
     }
 
+    /// <summary>A column budget of two samples splits a batch of 3 into blocks of 2 and 1 on an accelerator (n0 &gt; 0 paths).</summary>
+    [Fact]
+    public void SeveralColumnBlocksMatchReference()
+    {
+        var c = Cases["one channel batch 3"];
+        var s = c.Shape;
+        int saved = Conv2d.MaxColumnFloats;
+        Conv2d.MaxColumnFloats = 2 * s.CRS * s.PQ;
+        try
+        {
+            Assert.Equal(2, Conv2d.SamplesPerBlock(s));
+            ForwardAndBackwardMatchReference("one channel batch 3");
+            ForwardAndBackwardMatchReference("stride 2 odd input pad 1");
+        }
+        finally
+        {
+            Conv2d.MaxColumnFloats = saved;
+        }
+    }
+
     public static TheoryData<string> FiniteDifferenceCases => ["stride 2 odd input pad 1", "groups 2 pad 1", "mixed stride (2,1) pad (0,2) dil (1,2)"];
 
     /// <summary>dx, dw, db against central finite differences in float64 of L = sum(dy * conv(x, w) + b).</summary>

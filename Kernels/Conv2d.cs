@@ -239,22 +239,35 @@ public static partial class Conv2d
 
     // ---- launchers ----------------------------------------------------------------------------------------------
 
-    /// <summary>Largest im2col workspace the GPU path uses (floats): a block of samples is unfolded at once up to this size.</summary>
-    public const int MaxColumnFloats = 1 << 24;
+    /// <summary>
+    /// Largest im2col workspace the GPU path uses (floats, default 2^24 = 64 MiB): a block of samples is unfolded at
+    /// once up to this size. Tests lower it to exercise several blocks on tiny shapes.
+    /// </summary>
+    internal static int MaxColumnFloats = 1 << 24;
 
     /// <summary>Samples unfolded per im2col launch (at least 1): as many as fit in <see cref="MaxColumnFloats"/>.</summary>
     public static int SamplesPerBlock(in Conv2dShape s)
     {
         long perSample = (long)s.CRS * s.PQ;
-        return (int)Math.Clamp(MaxColumnFloats / Math.Max(perSample, 1), 1, Math.Max(s.N, 1));
+        return (int)Math.Clamp(Volatile.Read(ref MaxColumnFloats) / Math.Max(perSample, 1), 1, Math.Max(s.N, 1));
     }
 
     /// <summary>
     /// Floats of the workspace <see cref="Launch"/>, <see cref="LaunchBackwardData"/> and <see cref="LaunchBackwardFilter"/>
-    /// need: one block of im2col columns, 0 for a pointwise convolution (which reads x / writes dx directly).
+    /// need: one block of <see cref="SamplesPerBlock"/> samples' im2col columns, 0 for a pointwise convolution (which
+    /// reads x / writes dx directly). The launchers derive the block from the length of the workspace they get.
     /// </summary>
     public static int WorkspaceFloats(in Conv2dShape s)
         => s.Pointwise ? 0 : (int)((long)SamplesPerBlock(s) * s.CRS * s.PQ);
+
+    /// <summary>Samples per block that the workspace <paramref name="col"/> holds (all of them when pointwise).</summary>
+    private static int BlockOf(in Conv2dShape s, ArrayView<float> col)
+    {
+        if (s.Pointwise) return Math.Max(s.N, 1);
+        long nb = col.Length / ((long)s.CRS * s.PQ);
+        if (nb < 1) throw new ArgumentException($"Conv2d: the workspace holds {col.Length} floats, one sample's columns need {(long)s.CRS * s.PQ}", nameof(col));
+        return (int)Math.Min(nb, Math.Max(s.N, 1));
+    }
 
     /// <summary>
     /// Forward on an accelerator: per block of samples one im2col launch, per sample and group one GEMM
@@ -264,7 +277,7 @@ public static partial class Conv2d
     public static int Launch(KernelCache k, in Conv2dShape s, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b,
         ArrayView<float> y, ArrayView<float> col)
     {
-        int launches = 0, nb = SamplesPerBlock(s), pq = s.PQ, crs = s.CRS, cgrs = s.CgRS, kg = s.Kg;
+        int launches = 0, nb = BlockOf(s, col), pq = s.PQ, crs = s.CRS, cgrs = s.CgRS, kg = s.Kg;
         long xs = (long)s.C * s.H * s.W, ys = (long)s.K * pq;
         for (int n0 = 0; n0 < s.N; n0 += nb)
         {
@@ -299,7 +312,7 @@ public static partial class Conv2d
     public static int LaunchBackwardData(KernelCache k, in Conv2dShape s, ArrayView<float> dy, ArrayView<float> w,
         ArrayView<float> dx, ArrayView<float> col)
     {
-        int launches = 0, nb = SamplesPerBlock(s), pq = s.PQ, crs = s.CRS, cgrs = s.CgRS, kg = s.Kg;
+        int launches = 0, nb = BlockOf(s, col), pq = s.PQ, crs = s.CRS, cgrs = s.CgRS, kg = s.Kg;
         long xs = (long)s.C * s.H * s.W, ys = (long)s.K * pq;
         for (int n0 = 0; n0 < s.N; n0 += nb)
         {
@@ -334,7 +347,7 @@ public static partial class Conv2d
     public static int LaunchBackwardFilter(KernelCache k, in Conv2dShape s, ArrayView<float> x, ArrayView<float> dy,
         ArrayView<float> dw, ArrayView<float> db, ArrayView<float> col)
     {
-        int launches = 0, nb = SamplesPerBlock(s), pq = s.PQ, crs = s.CRS, cgrs = s.CgRS, kg = s.Kg;
+        int launches = 0, nb = BlockOf(s, col), pq = s.PQ, crs = s.CRS, cgrs = s.CgRS, kg = s.Kg;
         long xs = (long)s.C * s.H * s.W, ys = (long)s.K * pq;
         for (int n0 = 0; n0 < s.N; n0 += nb)
         {
