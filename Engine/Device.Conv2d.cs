@@ -62,6 +62,7 @@ public sealed partial class Device
         if (b is not null) { Check(op, nameof(b), b); CheckShape(op, nameof(b), b, s.K); }
         CheckNoOverlap(op, nameof(y), y, nameof(x), x);
         CheckNoOverlap(op, nameof(y), y, nameof(w), w);
+        if (b is not null) CheckNoOverlap(op, nameof(y), y, nameof(b), b);
         if (y.Length == 0) return;
         if (IsHost)
         {
@@ -124,7 +125,11 @@ public sealed partial class Device
         if (db is not null) { Check(op, nameof(db), db); CheckShape(op, nameof(db), db, s.K); }
         CheckNoOverlap(op, nameof(dw), dw, nameof(x), x);
         CheckNoOverlap(op, nameof(dw), dw, nameof(dy), dy);
-        if (db is not null) { CheckNoOverlap(op, nameof(db), db, nameof(dy), dy); CheckNoOverlap(op, nameof(db), db, nameof(dw), dw); }
+        if (db is not null)
+        {
+            CheckNoOverlap(op, nameof(db), db, nameof(x), x); CheckNoOverlap(op, nameof(db), db, nameof(dy), dy);
+            CheckNoOverlap(op, nameof(db), db, nameof(dw), dw);
+        }
         if (s.N == 0 || dw.Length == 0 && db is null) return;
         if (IsHost)
         {
