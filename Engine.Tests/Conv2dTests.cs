@@ -61,13 +61,13 @@ public abstract class Conv2dTests(DeviceFixture f) : DeviceTestBase(f)
         D.Conv2dBackwardFilter(tx, tdy, tdw, c.Bias ? tdb : null, c.P);
 
         var y = new double[yLen];
-        Conv2d.Reference(s, TestData.D(x), TestData.D(w), c.Bias ? TestData.D(b) : [], y);
+        Conv2dOp.Reference(s, TestData.D(x), TestData.D(w), c.Bias ? TestData.D(b) : [], y);
         Tol.ForGemm(s.CgRS + 1).AssertClose(ty.ToArray(), y, $"{name}: y");
         var dx = new double[xLen];
-        Conv2d.ReferenceBackwardData(s, TestData.D(dy), TestData.D(w), dx);
+        Conv2dOp.ReferenceBackwardData(s, TestData.D(dy), TestData.D(w), dx);
         Tol.ForGemm(s.Kg * s.R * s.S).AssertClose(tdx.ToArray(), dx, $"{name}: dx");
         var dw = TestData.D(dw0); var db = TestData.D(db0);
-        Conv2d.ReferenceBackwardFilter(s, TestData.D(x), TestData.D(dy), dw, c.Bias ? db : []);
+        Conv2dOp.ReferenceBackwardFilter(s, TestData.D(x), TestData.D(dy), dw, c.Bias ? db : []);
         Tol.ForGemm(s.N * s.PQ).AssertClose(tdw.ToArray(), dw, $"{name}: dw += (from a nonzero start)");
         Tol.ForGemm(s.N * s.PQ).AssertClose(tdb.ToArray(), c.Bias ? db : TestData.D(db0), $"{name}: db += (untouched without bias)");
     }
@@ -78,17 +78,17 @@ public abstract class Conv2dTests(DeviceFixture f) : DeviceTestBase(f)
     {
         var c = Cases["one channel batch 3"];
         var s = c.Shape;
-        int saved = Conv2d.MaxColumnFloats;
-        Conv2d.MaxColumnFloats = 2 * s.CRS * s.PQ;
+        int saved = Conv2dOp.MaxColumnFloats;
+        Conv2dOp.MaxColumnFloats = 2 * s.CRS * s.PQ;
         try
         {
-            Assert.Equal(2, Conv2d.SamplesPerBlock(s));
+            Assert.Equal(2, Conv2dOp.SamplesPerBlock(s));
             ForwardAndBackwardMatchReference("one channel batch 3");
             ForwardAndBackwardMatchReference("stride 2 odd input pad 1");
         }
         finally
         {
-            Conv2d.MaxColumnFloats = saved;
+            Conv2dOp.MaxColumnFloats = saved;
         }
     }
 
@@ -107,7 +107,7 @@ public abstract class Conv2dTests(DeviceFixture f) : DeviceTestBase(f)
         double Loss(double[] xd, double[] wd, double[] bd)
         {
             var y = new double[yLen];
-            Conv2d.Reference(s, xd, wd, bd, y);
+            Conv2dOp.Reference(s, xd, wd, bd, y);
             return TestData.Dot(y, dyD);
         }
         var fdx = TestData.FiniteDifference(xd => Loss(xd, TestData.D(w), TestData.D(b)), TestData.D(x));
@@ -252,9 +252,9 @@ public sealed class Conv2dTestsCpu(CpuFixture f) : Conv2dTests(f), IClassFixture
         D.Conv2dForward(tx, tw, tb, ty, p);
         D.Conv2dBackwardData(tdy, tw, tdx, p);
         D.Conv2dBackwardFilter(tx, tdy, tdw, tdb, p);
-        var yr = new double[yLen]; Conv2d.Reference(s, TestData.D(x), TestData.D(wt), TestData.D(b), yr);
-        var dxr = new double[xLen]; Conv2d.ReferenceBackwardData(s, TestData.D(dy), TestData.D(wt), dxr);
-        var dwr = new double[wLen]; var dbr = new double[k]; Conv2d.ReferenceBackwardFilter(s, TestData.D(x), TestData.D(dy), dwr, dbr);
+        var yr = new double[yLen]; Conv2dOp.Reference(s, TestData.D(x), TestData.D(wt), TestData.D(b), yr);
+        var dxr = new double[xLen]; Conv2dOp.ReferenceBackwardData(s, TestData.D(dy), TestData.D(wt), dxr);
+        var dwr = new double[wLen]; var dbr = new double[k]; Conv2dOp.ReferenceBackwardFilter(s, TestData.D(x), TestData.D(dy), dwr, dbr);
         Tol.ForGemm(s.CgRS + 1).AssertClose(ty.ToArray(), yr, "y");
         Tol.ForGemm(s.Kg * r * r).AssertClose(tdx.ToArray(), dxr, "dx");
         Tol.ForGemm(n * s.PQ).AssertClose(tdw.ToArray(), dwr, "dw");

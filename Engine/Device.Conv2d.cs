@@ -1,5 +1,5 @@
 using GpuNet.Kernels;
-using Conv2dOp = GpuNet.Kernels.Conv2d;
+using Conv2dOp = GpuNet.Kernels.Conv2dOp;
 
 namespace GpuNet;
 

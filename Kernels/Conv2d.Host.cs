@@ -4,7 +4,7 @@ using System.Runtime.Intrinsics;
 
 namespace GpuNet.Kernels;
 
-public static unsafe partial class Conv2d
+public static unsafe partial class Conv2dOp
 {
     // ---- SIMD host implementation -------------------------------------------------------------------------------
     //

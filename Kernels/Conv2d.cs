@@ -71,7 +71,7 @@ public struct Conv2dShape
 ///   dW_g (Kg, CgRS) += dy_ng (Kg, PQ) col_ng^T                         (NT, beta = 1)
 /// A 1x1 stride-1 unpadded convolution needs no im2col: col_n is x_n. See docs/kernels/conv.md for the choice.
 /// </summary>
-public static partial class Conv2d
+public static partial class Conv2dOp
 {
     // ---- float64 reference (the spec) ---------------------------------------------------------------------------
 
