@@ -146,8 +146,17 @@ public static class Augment
                     float fx = MathF.Floor(sx), fy = MathF.Floor(sy);
                     float tx = sx - fx, ty = sy - fy;
                     int x0 = (int)fx, y0 = (int)fy;
-                    float v00 = At(src, h, w, y0, x0, fill), v01 = At(src, h, w, y0, x0 + 1, fill);
-                    float v10 = At(src, h, w, y0 + 1, x0, fill), v11 = At(src, h, w, y0 + 1, x0 + 1, fill);
+                    float v00, v01, v10, v11;
+                    if ((uint)x0 < (uint)(w - 1) && (uint)y0 < (uint)(h - 1))
+                    {
+                        int i = y0 * w + x0;
+                        v00 = src[i]; v01 = src[i + 1]; v10 = src[i + w]; v11 = src[i + w + 1];
+                    }
+                    else
+                    {
+                        v00 = At(src, h, w, y0, x0, fill); v01 = At(src, h, w, y0, x0 + 1, fill);
+                        v10 = At(src, h, w, y0 + 1, x0, fill); v11 = At(src, h, w, y0 + 1, x0 + 1, fill);
+                    }
                     float top = v00 + tx * (v01 - v00), bottom = v10 + tx * (v11 - v10);
                     dst[y * w + x] = top + ty * (bottom - top);
                 }

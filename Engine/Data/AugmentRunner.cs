@@ -10,6 +10,17 @@ namespace GpuNet.Data;
 /// thread transforms it. With <see cref="Parallel"/>, the batch is cut into <see cref="HostSimd.PoolThreads"/>
 /// contiguous ranges run on <see cref="HostSimd.For{TState}"/> (inline, in order, when the pool is busy); each range has
 /// its own scratch, made at construction, so applying allocates nothing.
+/// <para>
+/// Measured on the 2-core (AVX-512) development machine, one MNIST-sized batch of 128 x 1 x 28 x 28, median of 1000:
+/// flip(0.5) 22 us, random crop(2) 25 us, jitter(0.2, 0.2) 24 us, erasing(0.5) 17 us, rotation(15) 405 us (bilinear,
+/// about 4 ns a pixel), crop + rotation + jitter + erasing 455 us, i.e. about 3.6 us per image; serial and parallel
+/// (2 threads) came out the same within noise (455 vs 453 us for the full pipeline, 409 vs 409 us for rotation). The
+/// batch is too short for the pool to pay: with the other core busy, the worker wakes after the calling thread has
+/// already claimed every range (a probe of 8 items of 50 us each ran all 8 on the calling thread; items of 2 ms were
+/// shared). On the loader's prefetch thread the other cores also train the current batch (the cpu device's host ops
+/// use the same pool; the loop then runs inline), so the loader defaults to serial augmentation, which already hides
+/// behind a training step of more than half a millisecond.
+/// </para>
 /// </summary>
 public sealed class AugmentRunner
 {
