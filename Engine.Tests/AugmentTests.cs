@@ -65,8 +65,8 @@ public sealed class AugmentTests
         var b = Ramp(s);
         Augment.Rotation(0).Apply(b, s, ref rng, new float[s.Size]);
         Assert.Equal(a, b);
-        // 45 degrees on a 3x3 image of ones: the centre stays 1; a corner samples (1 - sqrt 2, 1) at (y, x) =
-        // (0, 0), i.e. between the fill (weight sqrt2 - 1 ... ) and the image: hand-computed bilinear.
+        // 45 degrees on a 3x3 image of ones, fill 0: the centre stays 1; the corner (0, 0) samples above the image,
+        // between a row of fill and row 0 (hand-computed below).
         var one = new ImageShape(1, 3, 3);
         var ones = Enumerable.Repeat(1f, 9).ToArray();
         var o = new float[9];
