@@ -76,6 +76,8 @@ public sealed class DataLoader : Training.IBatchSource, IDisposable
     private Exception? _workerError;
     private bool _active;
     private bool _disposed;
+    private readonly AugmentRunner? _augment;
+    private int _epoch;
 
     /// <summary>A loader of <paramref name="data"/> onto <paramref name="device"/>.</summary>
     /// <param name="device">Where the batches go.</param>
@@ -86,8 +88,19 @@ public sealed class DataLoader : Training.IBatchSource, IDisposable
     /// <param name="seed">Seed of the per-epoch shuffles.</param>
     /// <param name="prefetch">Gather the next batch on a background thread while the current one is used.</param>
     /// <param name="targets">Labels or float targets in <see cref="Batch.Y"/>.</param>
-    /// <exception cref="ArgumentException">Bad batch size, empty data set, or labels asked of a regression set.</exception>
-    public DataLoader(Device device, Dataset data, int batchSize, bool shuffle, bool dropLast, ulong seed, bool prefetch = true, BatchTargets targets = BatchTargets.Auto)
+    /// <param name="augment">
+    /// Optional augmentation of the features (training loaders only): applied to each gathered batch on the thread that
+    /// gathers it (the prefetch thread, so it overlaps the previous batch's training), sample i of epoch e with
+    /// <see cref="AugmentRunner.SampleRng"/>(<paramref name="seed"/>, e, i), so batches are the same with and without
+    /// prefetch. The samples must be images, (C, H, W) or (H, W).
+    /// </param>
+    /// <param name="augmentParallel">
+    /// Split each batch's augmentation across the host pool's threads (<see cref="AugmentRunner.Parallel"/>); the
+    /// default, false, keeps it on the gathering thread (see <see cref="AugmentRunner"/> for the measurement).
+    /// </param>
+    /// <exception cref="ArgumentException">Bad batch size, empty data set, labels asked of a regression set, or an augmentation of non-image samples.</exception>
+    public DataLoader(Device device, Dataset data, int batchSize, bool shuffle, bool dropLast, ulong seed, bool prefetch = true, BatchTargets targets = BatchTargets.Auto,
+        IAugmentation? augment = null, bool augmentParallel = false)
     {
         ArgumentNullException.ThrowIfNull(device);
         ArgumentNullException.ThrowIfNull(data);
@@ -104,6 +117,7 @@ public sealed class DataLoader : Training.IBatchSource, IDisposable
         _labels = targets == BatchTargets.Labels || (targets == BatchTargets.Auto && data.HasLabels);
         _yPerSample = _labels ? 1 : data.TargetSize;
         _order = new int[data.Count];
+        if (augment is not null) _augment = new AugmentRunner(augment, ImageShape.FromSampleShape([.. data.SampleShape]), seed, augmentParallel);
         int rem = data.Count % batchSize;
         BatchCount = data.Count / batchSize + (rem != 0 && !dropLast ? 1 : 0);
 
@@ -157,6 +171,8 @@ public sealed class DataLoader : Training.IBatchSource, IDisposable
     public DType TargetType => _labels ? DType.Int32 : DType.Float32;
     /// <summary>Batches per epoch.</summary>
     public int BatchCount { get; }
+    /// <summary>The augmentation applied to the features, or null.</summary>
+    public IAugmentation? Augmentation => _augment?.Augmentation;
 
     /// <summary>
     /// The sample order of epoch <paramref name="epoch"/> into <paramref name="destination"/> (length Count): the
@@ -203,6 +219,7 @@ public sealed class DataLoader : Training.IBatchSource, IDisposable
         try
         {
             Order(epoch, _order);
+            _epoch = epoch;
             int n = _data.Count, b = BatchSize;
             if (_worker is not null) { Request(0, 0, Math.Min(b, n)); pending = true; }
             for (int k = 0; k < BatchCount; k++)
@@ -241,6 +258,7 @@ public sealed class DataLoader : Training.IBatchSource, IDisposable
         var hy = _hostY[host];
         for (int i = 0; i < count; i++)
             Array.Copy(features, (long)_order[start + i] * d, hx, (long)i * d, d);
+        _augment?.Apply(hx, count, _epoch, _order, start);
         if (_labels)
         {
             var labels = _data.LabelArray!;
