@@ -19,6 +19,8 @@ public static class TestNets
         new("projection-bce", () => new Sequential(new Flatten(), new Residual(new Sequential(new Linear(6, 5), new ActivationLayer(Activation.Softplus)),
             shortcut: new Linear(6, 5)), new Linear(5, 1)), [2, 3], () => new BceWithLogitsLoss()),
         new("shared-hinge", Shared, [5], () => new MultiMarginLoss()),
+        new("resnet-block-ce", () => new Sequential(new Conv2d(1, 3, 3, padding: 1), Blocks.BasicResidual(3, 4, stride: 2), Blocks.BasicResidual(4, 4),
+            Blocks.DepthwiseSeparable(4, 3), new GlobalAvgPool(), new Linear(3, 3)), [1, 6, 5], () => new CrossEntropyLoss()),
         new("dwconv-pool-ce", () => new Sequential(new DepthwiseConv2d(2, 3, padding: 1), new BatchNorm2d(2), new ActivationLayer(Activation.Relu),
             new MaxPool2d(2), new DepthwiseConv2d(2, 3, stride: 2, padding: 1, bias: false), new ActivationLayer(Activation.Tanh),
             new Residual(new AvgPool2d(3, stride: 1, padding: 1, countIncludePad: false)), new GlobalAvgPool(), new Linear(2, 3)), [2, 7, 7], () => new CrossEntropyLoss()),

@@ -36,6 +36,19 @@ public static class RefNet
                 return x.Select(v => ActivationMath.Reference(a.Function, v, a.Alpha)).ToArray();
             case Flatten:
                 return x;
+            case Conv2d cv:
+                {
+                    var o = cv.OutputShape(shape);
+                    var a = new Conv2dShape
+                    {
+                        N = batch, C = shape[0], H = shape[1], W = shape[2], K = cv.OutChannels, R = cv.KernelSize, S = cv.KernelSize, P = o[1], Q = o[2],
+                        StrideH = cv.Params.StrideH, StrideW = cv.Params.StrideW, PadH = cv.Params.PadH, PadW = cv.Params.PadW,
+                        DilH = cv.Params.DilationH, DilW = cv.Params.DilationW, Groups = cv.Params.Groups,
+                    };
+                    var y = new double[batch * o[0] * o[1] * o[2]];
+                    Conv2dOp.Reference(a, x, p($"{cv.Name}.weight"), cv.HasBias ? p($"{cv.Name}.bias") : [], y);
+                    return y;
+                }
             case DepthwiseConv2d dw:
                 {
                     var o = dw.OutputShape(shape);
