@@ -17,11 +17,11 @@ internal static class TrainCommand
 
     public static Command Create()
     {
-        var preset = new Argument<string>("preset") { Description = $"one of: {string.Join(", ", Preset.All.Select(p => p.Name))}" };
+        var preset = new Argument<string>("preset") { Description = $"one of: {string.Join(", ", Preset.All.Concat(Preset.Cnn).Select(p => p.Name))}" };
         preset.Validators.Add(r =>
         {
             var v = r.GetValueOrDefault<string>();
-            if (Preset.Find(v) is null) r.AddError($"unknown preset '{v}'; allowed: {string.Join(", ", Preset.All.Select(p => p.Name))}");
+            if (Preset.Find(v) is null) r.AddError($"unknown preset '{v}'; allowed: {string.Join(", ", Preset.All.Concat(Preset.Cnn).Select(p => p.Name))}");
         });
         var device = Cli.DeviceOption();
         var epochs = new Option<int?>("--epochs") { Description = "epochs (>= 1; default: the preset's)" };

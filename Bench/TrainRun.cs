@@ -25,7 +25,7 @@ internal static class TrainRun
         using var model = Model.Build(device, preset.Network(s), sampleShape, s.BatchSize, new ModelOptions { Seed = s.Seed });
         var loss = preset.Loss();
         using var optimizer = MakeOptimizer(model, s);
-        using var train = new DataLoader(device, data.Train, s.BatchSize, shuffle: true, dropLast: false, s.Seed, prefetch: true, data.Targets);
+        using var train = new DataLoader(device, data.Train, s.BatchSize, shuffle: true, dropLast: false, s.Seed, prefetch: true, data.Targets, data.Augment);
         using var val = data.Validation is null ? null : new DataLoader(device, data.Validation, s.BatchSize, false, false, s.Seed, prefetch: false, data.Targets);
         using var test = data.Test is null ? null : new DataLoader(device, data.Test, s.BatchSize, false, false, s.Seed, prefetch: false, data.Targets);
         var schedule = TrainCommand.MakeSchedule(s.Schedule, s.LearningRate, s.Epochs, train.BatchCount);
