@@ -24,6 +24,7 @@ internal static class BenchApp
             PeakCommand.Create(),
             GemmCommand.Create(),
             KernelsCommand.Create(),
+            ConvCommand.Create(),
         };
         return Cli.Run(root, args);
     }

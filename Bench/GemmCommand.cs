@@ -114,7 +114,7 @@ internal static class GemmCommand
     /// least <paramref name="warmup"/> runs and at least <see cref="MinWarmupSeconds"/>: the JIT's tiering promotes
     /// hot host code to optimised code only after ~30 calls plus a 100 ms quiet period, compiled in the background.
     /// </summary>
-    private static double TimeMedian(Device device, Action run, int reps, int warmup)
+    internal static double TimeMedian(Device device, Action run, int reps, int warmup)
     {
         var warm = Stopwatch.StartNew();
         for (int i = 0; i < warmup || (warmup > 0 && warm.Elapsed.TotalSeconds < MinWarmupSeconds); i++)
