@@ -414,7 +414,7 @@ public static class BatchNormOp
             if (a.Training != 0)
             {
                 var acc = HostPool.Doubles(w);
-                for (int b = 0; b < n; b++) AddWide(x.AsSpan((b * c + c0) * s, w), acc);
+                for (int b = 0; b < n; b++) HostSimd.AddWide(x.AsSpan((b * c + c0) * s, w), acc);
                 for (int q = 0; q < cw; q++) mean[q] = SumRange(acc, q * s, s) / m;
                 Expand(mean, s, meanCol);
                 acc.Clear();
@@ -483,7 +483,7 @@ public static class BatchNormOp
             for (int b = 0; b < n; b++)
             {
                 BackwardRow(a, x, dy, y, c0, b, w, mu, inv, d, xhat);
-                AddWide(d, sdy);
+                HostSimd.AddWide(d, sdy);
                 AddProductWide(d, xhat, sdx);
             }
             var colA = HostPool.Floats(w); var colB = HostPool.Floats(w);
@@ -540,24 +540,6 @@ public static class BatchNormOp
     private static void Expand(ReadOnlySpan<double> perChannel, int s, Span<double> perColumn)
     {
         for (int q = 0; q < perChannel.Length; q++) perColumn.Slice(q * s, s).Fill(perChannel[q]);
-    }
-
-    // acc[j] += v[j] in float64.
-    private static void AddWide(ReadOnlySpan<float> v, Span<double> acc)
-    {
-        int j = 0;
-        if (Vector512.IsHardwareAccelerated)
-        {
-            ref float p = ref MemoryMarshal.GetReference(v);
-            ref double q = ref MemoryMarshal.GetReference(acc);
-            for (; j <= v.Length - 16; j += 16)
-            {
-                var (lo, hi) = Vector512.Widen(Vector512.LoadUnsafe(ref p, (nuint)j));
-                (Vector512.LoadUnsafe(ref q, (nuint)j) + lo).StoreUnsafe(ref q, (nuint)j);
-                (Vector512.LoadUnsafe(ref q, (nuint)(j + 8)) + hi).StoreUnsafe(ref q, (nuint)(j + 8));
-            }
-        }
-        for (; j < v.Length; j++) acc[j] += v[j];
     }
 
     // acc[j] += (v[j] - mean[j])^2 in float64.

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Runtime.ExceptionServices;
 using System.Runtime.Intrinsics;
 
@@ -194,5 +195,23 @@ public static class HostSimd
                 if (Interlocked.Decrement(ref s_remaining) == 0) Done.Set();
             }
         }
+    }
+
+    /// <summary>acc[j] += v[j], widening to float64 (acc and v have the same length): the accumulation of float rows in float64.</summary>
+    public static void AddWide(ReadOnlySpan<float> v, Span<double> acc)
+    {
+        int j = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            ref float p = ref MemoryMarshal.GetReference(v);
+            ref double q = ref MemoryMarshal.GetReference(acc);
+            for (; j <= v.Length - 16; j += 16)
+            {
+                var (lo, hi) = Vector512.Widen(Vector512.LoadUnsafe(ref p, (nuint)j));
+                (Vector512.LoadUnsafe(ref q, (nuint)j) + lo).StoreUnsafe(ref q, (nuint)j);
+                (Vector512.LoadUnsafe(ref q, (nuint)(j + 8)) + hi).StoreUnsafe(ref q, (nuint)(j + 8));
+            }
+        }
+        for (; j < v.Length; j++) acc[j] += v[j];
     }
 }

@@ -175,7 +175,7 @@ public static class Reductions
             Span<double> acc = stackalloc double[ColBlock];
             acc = acc[..w];
             acc.Clear();
-            for (int r = 0; r < rows; r++) AddWide(t.x.AsSpan(r * cols + c0, w), acc);
+            for (int r = 0; r < rows; r++) HostSimd.AddWide(t.x.AsSpan(r * cols + c0, w), acc);
             double scale = t.op == ReduceOp.Mean ? 1.0 / rows : 1.0;
             float beta = t.beta;
             for (int j = 0; j < w; j++)
@@ -216,24 +216,6 @@ public static class Reductions
         }
         for (; i < v.Length; i++) s += v[i];
         return s;
-    }
-
-    /// <summary>acc[j] += v[j] in float64 (acc and v have the same length).</summary>
-    private static void AddWide(ReadOnlySpan<float> v, Span<double> acc)
-    {
-        int j = 0;
-        if (Vector512.IsHardwareAccelerated)
-        {
-            ref float p = ref MemoryMarshal.GetReference(v);
-            ref double q = ref MemoryMarshal.GetReference(acc);
-            for (; j <= v.Length - 16; j += 16)
-            {
-                var (lo, hi) = Vector512.Widen(Vector512.LoadUnsafe(ref p, (nuint)j));
-                (Vector512.LoadUnsafe(ref q, (nuint)j) + lo).StoreUnsafe(ref q, (nuint)j);
-                (Vector512.LoadUnsafe(ref q, (nuint)(j + 8)) + hi).StoreUnsafe(ref q, (nuint)(j + 8));
-            }
-        }
-        for (; j < v.Length; j++) acc[j] += v[j];
     }
 
     // ---- cost ---------------------------------------------------------------------------------------------------
