@@ -53,9 +53,9 @@ internal static class TrainRun
         string? best = null;
         if (o.OutDir is not null)
         {
-            Directory.CreateDirectory(o.OutDir);
-            best = Path.Combine(o.OutDir, "best.safetensors");
-            callbacks.Add(new ModelCheckpoint(o.OutDir, s.Seed, $"{preset.Name}: {preset.Description}"));
+            var checkpoints = new ModelCheckpoint(o.OutDir, s.Seed, $"{preset.Name}: {preset.Description}");
+            best = checkpoints.BestPath;
+            callbacks.Add(checkpoints);
         }
         bool bar = !o.Quiet && !Console.IsOutputRedirected;
         var progress = new ProgressBar(log, bar);
