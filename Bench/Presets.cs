@@ -98,13 +98,13 @@ internal sealed record Preset(string Name, string Description, string Floor, Tra
                 new Linear(256, 10, name: "out")),
             () => new CrossEntropyLoss()),
 
-        new("fashion-resnet", "Fashion-MNIST, small ResNet (stem 16 + basic residual blocks 16, 32/2, 64/2 + global average pool), flips and shifts, Nesterov SGD with cosine warm restarts", "test accuracy >= 93.0%",
+        new("fashion-resnet", "Fashion-MNIST, small ResNet (stem 24 + basic residual blocks 24, 48/2, 96/2 + global average pool), flips and shifts, Nesterov SGD with cosine warm restarts", "test accuracy >= 93.0%",
             new TrainSettings { Epochs = 15, BatchSize = 128, Optimizer = "nesterov", LearningRate = 0.1, Schedule = "cosine-restarts", WeightDecay = 5e-4 },
             (seed, log) => Split(DataSets.FashionMnist(log: log), seed) with { Augment = Augment.Compose(Augment.HorizontalFlip(), Augment.RandomCrop(2)) },
             s => new Sequential(
-                ConvBnRelu(1, 16, "stem"),
-                Blocks.BasicResidual(16, 16, 1, "layer1"), Blocks.BasicResidual(16, 32, 2, "layer2"), Blocks.BasicResidual(32, 64, 2, "layer3"),
-                new GlobalAvgPool(), new Linear(64, 10, name: "fc")),
+                ConvBnRelu(1, 24, "stem"),
+                Blocks.BasicResidual(24, 24, 1, "layer1"), Blocks.BasicResidual(24, 48, 2, "layer2"), Blocks.BasicResidual(48, 96, 2, "layer3"),
+                new GlobalAvgPool(), new Linear(96, 10, name: "fc")),
             () => new CrossEntropyLoss()),
 
         new("fashion-mobilenet", "Fashion-MNIST, MobileNet-style: stem + depthwise-separable blocks 64, 128/2, 128, 256/2 + global average pool, flips and shifts, Adam one-cycle", "test accuracy >= 90.0%",
