@@ -197,6 +197,24 @@ public abstract class ModelTests(DeviceFixture f) : DeviceTestBase(f)
     }
 
     [Fact]
+    public void SummaryShowsConvolutionShapesParametersAndFlops()
+    {
+        var net = new Sequential(new Conv2d(1, 4, 3, padding: 1, name: "conv1"), new BatchNorm2d(4, name: "bn1"), new ActivationLayer(Activation.Relu, name: "relu1"),
+            new MaxPool2d(2, name: "pool1"), new DepthwiseConv2d(4, 3, stride: 2, padding: 1, bias: false, name: "dw1"), new GlobalAvgPool(name: "gap"), new Linear(4, 2, name: "fc"));
+        using var model = Model.Build(D, net, [1, 8, 8], 2);
+        var s = model.Summary();
+        Assert.Equal(["conv1", "bn1 + relu1", "pool1", "dw1", "gap", "fc"], s.Layers.Select(l => l.Name));
+        Assert.Equal([4, 8, 8], s.Layers[0].OutputShape);
+        Assert.Equal([4, 2, 2], s.Layers[3].OutputShape);
+        Assert.Equal(4 * 1 * 9 + 4, s.Layers[0].Parameters);
+        Assert.Equal(4 * 9, s.Layers[3].Parameters);
+        Assert.Equal(4 * 8 * 8 * (2.0 * 9 + 1), s.Layers[0].ForwardFlops);   // 2 C R S per output + bias
+        Assert.Equal(4 * 2 * 2 * 2.0 * 9, s.Layers[3].ForwardFlops);
+        Assert.Equal(model.ParameterCount, s.Layers.Sum(l => l.Parameters));
+        Assert.True(s.Layers.All(l => l.ForwardLaunches >= 1 && l.BackwardLaunches >= 1));
+    }
+
+    [Fact]
     public void InferenceModelHasNoGradients()
     {
         var net = new Sequential(new Linear(3, 4), new ActivationLayer(Activation.Relu), new Linear(4, 2));
