@@ -86,7 +86,7 @@ internal static class GemmCommand
         using var a = device.FromArray(ha, n, n);
         using var b = device.FromArray(hb, n, n);
         using var c = device.AllocateUninitialized([n, n]);
-        double flops = Gemm.Cost(n, n, n).Flops;
+        double flops = GemmOp.Cost(n, n, n).Flops;
 
         device.Gemm(a, b, c, transA, transB);
         device.Synchronize();

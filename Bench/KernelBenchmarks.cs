@@ -24,7 +24,7 @@ public class GemmBenchmarks
     public void Cleanup() => BenchData.Dispose(_device, _a, _b, _c);
 
     [Benchmark] public void GemmNN() => _device.Gemm(_a, _b, _c, false, false);
-    public OpCost GemmNNCost => Gemm.Cost(N, N, N);
+    public OpCost GemmNNCost => GemmOp.Cost(N, N, N);
 }
 
 /// <summary>The transposed cases a linear layer uses: NT (forward, X W^T) and TN (weight gradient, dY^T X).</summary>
@@ -43,10 +43,10 @@ public class GemmTransposeBenchmarks
     public void Cleanup() => BenchData.Dispose(_device, _a, _b, _c);
 
     [Benchmark] public void GemmNT() => _device.Gemm(_a, _b, _c, false, true);
-    public OpCost GemmNTCost => Gemm.Cost(N, N, N);
+    public OpCost GemmNTCost => GemmOp.Cost(N, N, N);
 
     [Benchmark] public void GemmTN() => _device.Gemm(_a, _b, _c, true, false);
-    public OpCost GemmTNCost => Gemm.Cost(N, N, N);
+    public OpCost GemmTNCost => GemmOp.Cost(N, N, N);
 }
 
 /// <summary>Bandwidth-bound elementwise ops on the cpu device: 1M floats (12 MB touched, near the caches) and 16M (RAM).</summary>
@@ -71,14 +71,14 @@ public class ElementwiseBenchmarks
     public void Cleanup() => BenchData.Dispose(_device, _x, _y, _z);
 
     [Benchmark] public void Add() => _device.Add(_x, _y, _z);
-    public OpCost AddCost => Elementwise.Cost(N);
+    public OpCost AddCost => ElementwiseOp.Cost(N);
 
     [Benchmark] public void Mul() => _device.Mul(_x, _y, _z);
-    public OpCost MulCost => Elementwise.Cost(N);
+    public OpCost MulCost => ElementwiseOp.Cost(N);
 
     // y += alpha x with alpha tiny so y stays bounded however many times BenchmarkDotNet calls it.
     [Benchmark] public void Axpy() => _device.Axpy(1e-7f, _x, _y);
-    public OpCost AxpyCost => Elementwise.AxpyCost(N);
+    public OpCost AxpyCost => ElementwiseOp.AxpyCost(N);
 }
 
 internal static class BenchData

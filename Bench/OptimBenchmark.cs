@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Runtime.Intrinsics;
 using GpuNet.Kernels;
 using GpuNet.Optim;
-using K = GpuNet.Kernels.OptimizerOp;
 
 namespace GpuNet.Bench;
 
@@ -57,7 +56,7 @@ public static class OptimBenchmark
                 var options = new OptimizerOptions { MaxGradNorm = clip ? 1.0 : 0 };
                 using var opt = Make(name, d, p, g, options);
                 var hyper = HyperOf(name, clip);
-                double bytes = K.Cost(hyper, n).Bytes + (clip ? K.SumSquaresCost(n).Bytes : 0);
+                double bytes = OptimizerOp.Cost(hyper, n).Bytes + (clip ? OptimizerOp.SumSquaresCost(n).Bytes : 0);
                 int count = runs > 0 ? runs : (int)Math.Clamp(2e9 / bytes, 5, 200);
                 for (int w = 0; w < 3; w++) opt.Step();
                 d.Synchronize();

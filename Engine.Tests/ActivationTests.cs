@@ -30,7 +30,7 @@ public abstract class ActivationTests(DeviceFixture f) : DeviceTestBase(f)
         {
             D.ActivationForward(act, tx, ty);
             var expected = new double[n];
-            Activations.Reference(act, Alpha(act), TestData.D(x), expected);
+            ActivationOp.Reference(act, Alpha(act), TestData.D(x), expected);
             var got = ty.ToArray();
             Assert.All(got, v => Assert.True(float.IsFinite(v), $"{act}: non-finite output {v}"));
             Tol.Activation.AssertClose(got, expected, $"{act} forward n={n}");
@@ -47,7 +47,7 @@ public abstract class ActivationTests(DeviceFixture f) : DeviceTestBase(f)
             D.ActivationForward(act, tx, ty);
             D.ActivationBackward(act, tx, ty, tdy, tdx);
             var expected = new double[n];
-            Activations.ReferenceBackward(act, Alpha(act), TestData.D(x), TestData.D(dy), expected);
+            ActivationOp.ReferenceBackward(act, Alpha(act), TestData.D(x), TestData.D(dy), expected);
             var got = tdx.ToArray();
             Assert.All(got, v => Assert.True(float.IsFinite(v), $"{act}: non-finite gradient {v}"));
             Tol.Activation.AssertClose(got, expected, $"{act} backward n={n}");
@@ -70,7 +70,7 @@ public abstract class ActivationTests(DeviceFixture f) : DeviceTestBase(f)
             D.ActivationBackward(act, tx, ty, tdy, tdx);
             double alpha = Alpha(act);
             var y = new double[n];
-            var fd = TestData.FiniteDifference(v => { Activations.Reference(act, alpha, v, y); return TestData.Dot(dyd, y); }, TestData.D(xs));
+            var fd = TestData.FiniteDifference(v => { ActivationOp.Reference(act, alpha, v, y); return TestData.Dot(dyd, y); }, TestData.D(xs));
             Tol.FiniteDifference.AssertClose(tdx.ToArray(), fd, $"{act} backward vs finite differences n={n}");
         }
     }
@@ -86,13 +86,13 @@ public abstract class ActivationTests(DeviceFixture f) : DeviceTestBase(f)
             t.CopyFrom(x);
             D.ActivationForward(act, t, t);
             var expected = new double[n];
-            Activations.Reference(act, Alpha(act), TestData.D(x), expected);
+            ActivationOp.Reference(act, Alpha(act), TestData.D(x), expected);
             Tol.Activation.AssertClose(t.ToArray(), expected, $"{act} in place");
 
             D.ActivationForward(act, tx, ty);
             g.CopyFrom(dy);
             D.ActivationBackward(act, tx, ty, g, g);
-            Activations.ReferenceBackward(act, Alpha(act), TestData.D(x), TestData.D(dy), expected);
+            ActivationOp.ReferenceBackward(act, Alpha(act), TestData.D(x), TestData.D(dy), expected);
             Tol.Activation.AssertClose(g.ToArray(), expected, $"{act} backward with dx = dy");
         }
     }
@@ -106,10 +106,10 @@ public abstract class ActivationTests(DeviceFixture f) : DeviceTestBase(f)
         {
             D.ActivationForward(act, tx, ty, alpha: 0.3f);
             var expected = new double[4];
-            Activations.Reference(act, 0.3f, TestData.D(x), expected);
+            ActivationOp.Reference(act, 0.3f, TestData.D(x), expected);
             Tol.Activation.AssertClose(ty.ToArray(), expected, $"{act} alpha=0.3");
             D.ActivationBackward(act, tx, ty, tdy, tdx, alpha: 0.3f);
-            Activations.ReferenceBackward(act, 0.3f, TestData.D(x), [1, 1, 1, 1], expected);
+            ActivationOp.ReferenceBackward(act, 0.3f, TestData.D(x), [1, 1, 1, 1], expected);
             Tol.Activation.AssertClose(tdx.ToArray(), expected, $"{act} backward alpha=0.3");
         }
     }
@@ -152,11 +152,11 @@ public abstract class ActivationTests(DeviceFixture f) : DeviceTestBase(f)
     {
         foreach (var act in Enum.GetValues<Activation>())
         {
-            Assert.Equal(8.0 * 100, Activations.Cost(act, 100).Bytes);
-            Assert.True(Activations.BackwardCost(act, 100).Bytes >= 8.0 * 100);
-            Assert.Equal(2 * Activations.Cost(act, 50).Flops, Activations.Cost(act, 100).Flops);
+            Assert.Equal(8.0 * 100, ActivationOp.Cost(act, 100).Bytes);
+            Assert.True(ActivationOp.BackwardCost(act, 100).Bytes >= 8.0 * 100);
+            Assert.Equal(2 * ActivationOp.Cost(act, 50).Flops, ActivationOp.Cost(act, 100).Flops);
         }
-        Assert.True(Activations.Cost(Activation.Gelu, 1).Flops > Activations.Cost(Activation.Relu, 1).Flops);
+        Assert.True(ActivationOp.Cost(Activation.Gelu, 1).Flops > ActivationOp.Cost(Activation.Relu, 1).Flops);
     }
 }
 

@@ -20,7 +20,7 @@ public abstract class ElementwiseTests(DeviceFixture f) : DeviceTestBase(f)
                 default: D.Mul(ta, tb, tc); break;
             }
             var expected = new double[n];
-            Elementwise.Reference(op, TestData.D(a), TestData.D(b), expected);
+            ElementwiseOp.Reference(op, TestData.D(a), TestData.D(b), expected);
             Tol.Elementwise.AssertClose(tc.ToArray(), expected, $"{op} n={n}");
         }
     }
@@ -33,11 +33,11 @@ public abstract class ElementwiseTests(DeviceFixture f) : DeviceTestBase(f)
 
         D.Axpy(-0.75f, tx, ty);
         var expected = TestData.D(y);
-        Elementwise.ReferenceAxpy(-0.75, TestData.D(x), expected);
+        ElementwiseOp.ReferenceAxpy(-0.75, TestData.D(x), expected);
         Tol.Elementwise.AssertClose(ty.ToArray(), expected, "axpy");
 
         D.Scale(2.5f, tx, tz);
-        Elementwise.ReferenceScale(2.5, TestData.D(x), expected);
+        ElementwiseOp.ReferenceScale(2.5, TestData.D(x), expected);
         Tol.Elementwise.AssertClose(tz.ToArray(), expected, "scale");
 
         D.Copy(tx, tz);

@@ -89,7 +89,7 @@ public sealed class GemmHostTests
         var guard = new[] { 1f, 2f, 3f };
         foreach (var (m, n, k) in new[] { (0, 5, 3), (4, 0, 3), (0, 0, 0) })
         {
-            Gemm.Host(false, false, m, n, k, 1f, new float[m * k], new float[k * n], 0f,
+            GemmOp.Host(false, false, m, n, k, 1f, new float[m * k], new float[k * n], 0f,
                 new ArraySegment<float>(guard, 1, 0), default, Activation.Identity, 0f);
             Assert.Equal(new[] { 1f, 2f, 3f }, guard);
         }
@@ -98,7 +98,7 @@ public sealed class GemmHostTests
     [Fact]
     public void TooShortOperandsAreRejected()
     {
-        var e = Assert.Throws<ArgumentException>(() => Gemm.Host(false, false, 4, 5, 6, 1f, new float[23], new float[30], 0f,
+        var e = Assert.Throws<ArgumentException>(() => GemmOp.Host(false, false, 4, 5, 6, 1f, new float[23], new float[30], 0f,
             new float[20], default, Activation.Identity, 0f));
         Assert.Equal("a", e.ParamName);
         Assert.Contains("24", e.Message);
@@ -112,13 +112,13 @@ public sealed class GemmHostTests
         var c = new float[m * n]; var bias = TestData.Uniform(3, n);
         void Calls()
         {
-            Gemm.Host(false, true, m, n, k, 1f, a, b, 0f, c, bias, Activation.Relu, 0f);
-            Gemm.Host(true, false, m, n, k, 1f, a, b, 1f, c, default, Activation.Identity, 0f);
+            GemmOp.Host(false, true, m, n, k, 1f, a, b, 0f, c, bias, Activation.Relu, 0f);
+            GemmOp.Host(true, false, m, n, k, 1f, a, b, 1f, c, default, Activation.Identity, 0f);
         }
         // Buffers grow to the shape on first use: on the serial path (the largest per-thread need) and, when the
         // pool is free, the parallel one. Another test may hold the pool for a while (this call then runs serially),
         // so a few attempts are allowed; a per-call allocation fails every attempt.
-        Gemm.Host(false, true, m, n, k, 1f, a, b, 0f, c, bias, Activation.Relu, 0f, wide: System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated, threads: 1);
+        GemmOp.Host(false, true, m, n, k, 1f, a, b, 0f, c, bias, Activation.Relu, 0f, wide: System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated, threads: 1);
         Calls();
         Calls();
         long grew = -1;
@@ -128,7 +128,7 @@ public sealed class GemmHostTests
             Calls();
             grew = GC.GetAllocatedBytesForCurrentThread() - before;
         }
-        Assert.True(grew == 0, $"Gemm.Host allocated {grew} bytes on a warm call");
+        Assert.True(grew == 0, $"GemmOp.Host allocated {grew} bytes on a warm call");
     }
 
     /// <summary>
@@ -150,10 +150,10 @@ public sealed class GemmHostTests
         }
         var sc = Place(c0);
         float actAlpha = act == Activation.LeakyRelu ? 0.1f : act == Activation.Elu ? 0.7f : 0f;
-        Gemm.Host(ta, tb, m, n, k, alpha, Place(a), Place(b), beta, sc, withBias ? Place(bias) : default, act, actAlpha, wide, threads);
+        GemmOp.Host(ta, tb, m, n, k, alpha, Place(a), Place(b), beta, sc, withBias ? Place(bias) : default, act, actAlpha, wide, threads);
 
         var expected = TestData.D(c0);
-        Gemm.Reference(ta, tb, m, n, k, alpha, TestData.D(a), TestData.D(b), beta, expected, TestData.D(bias), act, actAlpha);
+        GemmOp.Reference(ta, tb, m, n, k, alpha, TestData.D(a), TestData.D(b), beta, expected, TestData.D(bias), act, actAlpha);
         string what = $"{(ta ? 'T' : 'N')}{(tb ? 'T' : 'N')} m={m} n={n} k={k} alpha={alpha} beta={beta} bias={withBias} {act} wide={wide} threads={threads} offset={offset}";
         Tol.ForGemm(k).AssertClose(sc.AsSpan(), expected, what);
         var whole = sc.Array!;

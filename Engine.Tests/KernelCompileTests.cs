@@ -97,7 +97,7 @@ public sealed class KernelCatalogTests
     public void DiscoversKernels()
     {
         var names = KernelCatalog.Kernels.Keys.ToList();
-        Assert.Contains("Elementwise.AxpyKernel", names);
+        Assert.Contains("ElementwiseOp.AxpyKernel", names);
         TestContext.Current.TestOutputHelper?.WriteLine($"{names.Count} kernels: {string.Join(", ", names.Order(StringComparer.Ordinal))}");
     }
 
@@ -146,12 +146,12 @@ public sealed class KernelCatalogTests
     [Fact]
     public void GuardRuleSeparatesKernelsFromLaunchers()
     {
-        static MethodInfo M(string name) => typeof(Elementwise).GetMethod(name)!;
-        Assert.True(KernelCatalog.LooksLikeKernel(M(nameof(Elementwise.ScaleKernel))));
+        static MethodInfo M(string name) => typeof(ElementwiseOp).GetMethod(name)!;
+        Assert.True(KernelCatalog.LooksLikeKernel(M(nameof(ElementwiseOp.ScaleKernel))));
         Assert.True(KernelCatalog.LooksLikeKernel(typeof(GuardSamples).GetMethod(nameof(GuardSamples.IndexFirst))!));
         Assert.True(KernelCatalog.LooksLikeKernel(typeof(GuardSamples).GetMethod(nameof(GuardSamples.GroupedKernel))!));
-        Assert.False(KernelCatalog.LooksLikeKernel(M(nameof(Elementwise.LaunchScale))));
-        Assert.False(KernelCatalog.LooksLikeKernel(M(nameof(Elementwise.HostScale))));
+        Assert.False(KernelCatalog.LooksLikeKernel(M(nameof(ElementwiseOp.LaunchScale))));
+        Assert.False(KernelCatalog.LooksLikeKernel(M(nameof(ElementwiseOp.HostScale))));
     }
 }
 

@@ -1,6 +1,5 @@
 using GpuNet.Kernels;
 using GpuNet.Optim;
-using K = GpuNet.Kernels.OptimizerOp;
 
 namespace GpuNet.Tests;
 
@@ -80,7 +79,7 @@ public abstract class OptimizerTests(DeviceFixture f) : DeviceTestBase(f)
         public readonly double[] S2 = new double[p0.Length], S3 = new double[p0.Length];
         public long T;
 
-        public void Step(double lr, GroupSettings[] groups, float[] g) => K.Reference(h, ++T, lr, groups, groupOf, P, TestData.D(g), S1, S2, S3);
+        public void Step(double lr, GroupSettings[] groups, float[] g) => OptimizerOp.Reference(h, ++T, lr, groups, groupOf, P, TestData.D(g), S1, S2, S3);
     }
 
     private static float[] Grad(int step, int n, float scale = 1f)
@@ -132,7 +131,7 @@ public abstract class OptimizerTests(DeviceFixture f) : DeviceTestBase(f)
             ["sum"] = reference.S1, ["square_avg"] = reference.S1, ["grad_avg"] = reference.S3,
             ["exp_avg"] = reference.S1, ["exp_avg_sq"] = reference.S2, ["max_exp_avg_sq"] = reference.S3,
         };
-        Assert.Equal(K.StateCount(hyper), saved.Tensors.Count);
+        Assert.Equal(OptimizerOp.StateCount(hyper), saved.Tensors.Count);
         foreach (var (stateName, values) in saved.Tensors)
             tol.AssertClose(values, refState[stateName], $"{name}/{reg} state {stateName}");
     }
@@ -190,7 +189,7 @@ public abstract class OptimizerTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Equal(launches + 4, D.Counters.Launches);               // 2 per clipped step
         Assert.Equal(reads, D.Counters.DeviceToHostCopies);            // no read-back during steps
         var settings = groups.Select(gr => Settings(0, 0, 0, gr)).ToArray();
-        double expected = K.ReferenceGradNorm(settings, GroupOf(Segments, N), TestData.D(Grad(1, N, 300f)));
+        double expected = OptimizerOp.ReferenceGradNorm(settings, GroupOf(Segments, N), TestData.D(Grad(1, N, 300f)));
         Tol.Reduction.AssertClose([(float)opt.LastGradNorm()], [expected], "global grad norm (frozen group excluded)");
     }
 

@@ -38,7 +38,7 @@ public abstract class ReductionTests(DeviceFixture f) : DeviceTestBase(f)
         {
             ReduceRows(op, tx, ty);
             var expected = new double[rows];
-            Reductions.ReferenceRows(op, rows, cols, TestData.D(x), expected);
+            ReductionOp.ReferenceRows(op, rows, cols, TestData.D(x), expected);
             Tol.Reduction.AssertClose(ty.ToArray(), expected, $"{op}Rows ({rows}, {cols})");
         }
     }
@@ -53,7 +53,7 @@ public abstract class ReductionTests(DeviceFixture f) : DeviceTestBase(f)
         {
             ReduceCols(op, tx, ty, 0f);
             var expected = new double[cols];
-            Reductions.ReferenceCols(op, rows, cols, TestData.D(x), 0, expected);
+            ReductionOp.ReferenceCols(op, rows, cols, TestData.D(x), 0, expected);
             Tol.Reduction.AssertClose(ty.ToArray(), expected, $"{op}Cols ({rows}, {cols})");
         }
     }
@@ -70,12 +70,12 @@ public abstract class ReductionTests(DeviceFixture f) : DeviceTestBase(f)
         D.SumCols(tx, ty, 1f);
         D.SumCols(tx, ty, 1f);
         var expected = TestData.D(y0);
-        Reductions.ReferenceCols(ReduceOp.Sum, rows, cols, TestData.D(x), 1, expected);
-        Reductions.ReferenceCols(ReduceOp.Sum, rows, cols, TestData.D(x), 1, expected);
+        ReductionOp.ReferenceCols(ReduceOp.Sum, rows, cols, TestData.D(x), 1, expected);
+        ReductionOp.ReferenceCols(ReduceOp.Sum, rows, cols, TestData.D(x), 1, expected);
         Tol.Reduction.AssertClose(ty.ToArray(), expected, $"SumCols beta=1 twice ({rows}, {cols})");
 
         D.MeanCols(tx, ty, 0.5f);
-        Reductions.ReferenceCols(ReduceOp.Mean, rows, cols, TestData.D(x), 0.5, expected);
+        ReductionOp.ReferenceCols(ReduceOp.Mean, rows, cols, TestData.D(x), 0.5, expected);
         Tol.Reduction.AssertClose(ty.ToArray(), expected, $"MeanCols beta=0.5 ({rows}, {cols})");
     }
 
@@ -91,9 +91,9 @@ public abstract class ReductionTests(DeviceFixture f) : DeviceTestBase(f)
         D.MaxRows(tx, tr); D.MaxCols(tx, tc); D.ArgmaxRows(tx, ti);
 
         var er = new double[rows]; var ec = new double[cols]; var ei = new int[rows];
-        Reductions.ReferenceRows(ReduceOp.Max, rows, cols, TestData.D(x), er);
-        Reductions.ReferenceCols(ReduceOp.Max, rows, cols, TestData.D(x), 0, ec);
-        Argmax.Reference(rows, cols, TestData.D(x), ei);
+        ReductionOp.ReferenceRows(ReduceOp.Max, rows, cols, TestData.D(x), er);
+        ReductionOp.ReferenceCols(ReduceOp.Max, rows, cols, TestData.D(x), 0, ec);
+        ArgmaxOp.Reference(rows, cols, TestData.D(x), ei);
         var gr = tr.ToArray();
         Assert.Equal(er.Select(v => (float)v), gr);
         Assert.Equal(ec.Select(v => (float)v), tc.ToArray());
@@ -121,7 +121,7 @@ public abstract class ReductionTests(DeviceFixture f) : DeviceTestBase(f)
         for (int c = 0; c < cols; c++)
             Assert.True(float.IsNaN(gc[c]) == (c is 0 or 11 or 15), $"MaxCols column {c}: {gc[c]}");
         var ei = new int[rows];
-        Argmax.Reference(rows, cols, TestData.D(x), ei);
+        ArgmaxOp.Reference(rows, cols, TestData.D(x), ei);
         Assert.Equal([ei[0], 0, 11, ei[3]], ti.ToInt32Array());
         Assert.Equal(ei, ti.ToInt32Array());
     }
@@ -134,7 +134,7 @@ public abstract class ReductionTests(DeviceFixture f) : DeviceTestBase(f)
         using var ti = D.FromArray(Enumerable.Repeat(-1, rows).ToArray());
         D.ArgmaxRows(tx, ti);
         var expected = new int[rows];
-        Argmax.Reference(rows, cols, TestData.D(x), expected);
+        ArgmaxOp.Reference(rows, cols, TestData.D(x), expected);
         Assert.Equal(expected, ti.ToInt32Array());
     }
 
@@ -154,7 +154,7 @@ public abstract class ReductionTests(DeviceFixture f) : DeviceTestBase(f)
         using var ti = D.Allocate([rows.Count], DType.Int32);
         D.ArgmaxRows(tx, ti);
         var expected = new int[rows.Count];
-        Argmax.Reference(rows.Count, cols, TestData.D(x), expected);
+        ArgmaxOp.Reference(rows.Count, cols, TestData.D(x), expected);
         Assert.Equal([0, 20, 33, 4], expected);
         Assert.Equal(expected, ti.ToInt32Array());
     }
@@ -167,7 +167,7 @@ public abstract class ReductionTests(DeviceFixture f) : DeviceTestBase(f)
         int n = D.Kind == DeviceKind.IlgpuCpu ? 5000 : 1_000_000;
         var x = Enumerable.Repeat(0.1f, n).ToArray();
         x[10] = 3e7f; x[n - 10] = -3e7f; x[n / 2] = 12345.678f; x[n / 3] = -2.5e6f; x[n / 3 + 1] = 2.5e6f;
-        double expected = GlobalSum.Reference(TestData.D(x));
+        double expected = GlobalSumOp.Reference(TestData.D(x));
         float naive = 0f;
         foreach (float v in x) naive += v;
         Assert.True(Math.Abs(naive - expected) > 1e-5 + 1e-5 * Math.Abs(expected), $"the data must defeat naive float32 summation: {naive} vs {expected}");
@@ -192,7 +192,7 @@ public abstract class ReductionTests(DeviceFixture f) : DeviceTestBase(f)
         long before = D.Counters.Launches;
         D.Sum(tx, r);
         Assert.Equal(before + (D.IsHost ? 1 : 2), D.Counters.Launches);
-        Tol.Reduction.AssertClose(r.ToArray(), [GlobalSum.Reference(TestData.D(x))], $"Sum n={n}");
+        Tol.Reduction.AssertClose(r.ToArray(), [GlobalSumOp.Reference(TestData.D(x))], $"Sum n={n}");
     }
 
     [Fact]
@@ -203,7 +203,7 @@ public abstract class ReductionTests(DeviceFixture f) : DeviceTestBase(f)
         using var ty = D.Zeros(6);
         D.SumRows(tx, ty);
         var expected = new double[6];
-        Reductions.ReferenceRows(ReduceOp.Sum, 6, 5, TestData.D(x), expected);
+        ReductionOp.ReferenceRows(ReduceOp.Sum, 6, 5, TestData.D(x), expected);
         Tol.Reduction.AssertClose(ty.ToArray(), expected, "SumRows (2, 3, 5)");
 
         using var empty = D.Zeros(4, 0);

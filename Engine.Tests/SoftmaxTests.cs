@@ -39,7 +39,7 @@ public abstract class SoftmaxTests(DeviceFixture f) : DeviceTestBase(f)
         using var tx = D.FromArray(x, rows, cols); using var ty = D.Zeros(rows, cols);
         Forward(log, tx, ty);
         var expected = new double[rows * cols];
-        Softmax.Reference(log, rows, cols, TestData.D(x), expected);
+        SoftmaxOp.Reference(log, rows, cols, TestData.D(x), expected);
         var got = ty.ToArray();
         Tol.Activation.AssertClose(got, expected, $"{Name(log)} ({rows}, {cols})");
 
@@ -57,8 +57,8 @@ public abstract class SoftmaxTests(DeviceFixture f) : DeviceTestBase(f)
         Forward(log, tx, ty);
         Backward(log, ty, tdy, tdx);
         var y = new double[rows * cols]; var expected = new double[rows * cols];
-        Softmax.Reference(log, rows, cols, TestData.D(x), y);
-        Softmax.ReferenceBackward(log, rows, cols, y, TestData.D(dy), expected);
+        SoftmaxOp.Reference(log, rows, cols, TestData.D(x), y);
+        SoftmaxOp.ReferenceBackward(log, rows, cols, y, TestData.D(dy), expected);
         Tol.Activation.AssertClose(tdx.ToArray(), expected, $"{Name(log)} backward ({rows}, {cols})");
     }
 
@@ -73,7 +73,7 @@ public abstract class SoftmaxTests(DeviceFixture f) : DeviceTestBase(f)
         Forward(log, tx, ty);
         Backward(log, ty, tdy, tdx);
         var dyd = TestData.D(dy); var y = new double[rows * cols];
-        var fd = TestData.FiniteDifference(v => { Softmax.Reference(log, rows, cols, v, y); return TestData.Dot(dyd, y); }, TestData.D(x));
+        var fd = TestData.FiniteDifference(v => { SoftmaxOp.Reference(log, rows, cols, v, y); return TestData.Dot(dyd, y); }, TestData.D(x));
         Tol.FiniteDifference.AssertClose(tdx.ToArray(), fd, $"{Name(log)} backward vs finite differences ({rows}, {cols})");
     }
 
@@ -95,7 +95,7 @@ public abstract class SoftmaxTests(DeviceFixture f) : DeviceTestBase(f)
             var got = ty.ToArray();
             Assert.All(got, v => Assert.True(float.IsFinite(v), $"{Name(log)}: non-finite output {v}"));
             var expected = new double[x.Length];
-            Softmax.Reference(log, 5, cols, TestData.D(x), expected);
+            SoftmaxOp.Reference(log, 5, cols, TestData.D(x), expected);
             Tol.Activation.AssertClose(got, expected, $"{Name(log)} extreme rows");
         }
     }
@@ -111,11 +111,11 @@ public abstract class SoftmaxTests(DeviceFixture f) : DeviceTestBase(f)
             t.CopyFrom(x);
             Forward(log, t, t);
             var y = new double[x.Length]; var expected = new double[x.Length];
-            Softmax.Reference(log, rows, cols, TestData.D(x), y);
+            SoftmaxOp.Reference(log, rows, cols, TestData.D(x), y);
             Tol.Activation.AssertClose(t.ToArray(), y, $"{Name(log)} in place");
             g.CopyFrom(dy);
             Backward(log, t, g, g);
-            Softmax.ReferenceBackward(log, rows, cols, y, TestData.D(dy), expected);
+            SoftmaxOp.ReferenceBackward(log, rows, cols, y, TestData.D(dy), expected);
             Tol.Activation.AssertClose(g.ToArray(), expected, $"{Name(log)} backward with dx = dy");
         }
     }
@@ -127,7 +127,7 @@ public abstract class SoftmaxTests(DeviceFixture f) : DeviceTestBase(f)
         using var tx = D.FromArray(x, 2, 3, 5); using var ty = D.Zeros(2, 3, 5);
         D.Softmax(tx, ty);
         var expected = new double[x.Length];
-        Softmax.Reference(false, 6, 5, TestData.D(x), expected);
+        SoftmaxOp.Reference(false, 6, 5, TestData.D(x), expected);
         Tol.Activation.AssertClose(ty.ToArray(), expected, "softmax (2, 3, 5)");
     }
 
@@ -158,9 +158,9 @@ public abstract class SoftmaxTests(DeviceFixture f) : DeviceTestBase(f)
         long before = D.Counters.Launches;
         D.Softmax(x, y); D.SoftmaxBackward(y, x, x); D.LogSoftmax(x, y); D.LogSoftmaxBackward(y, x, x);
         Assert.Equal(before + 4, D.Counters.Launches);
-        Assert.Equal(8.0 * 15, Softmax.Cost(false, 3, 5).Bytes);
-        Assert.Equal(12.0 * 15, Softmax.BackwardCost(true, 3, 5).Bytes);
-        Assert.True(Softmax.Cost(true, 6, 5).Flops > Softmax.Cost(true, 3, 5).Flops);
+        Assert.Equal(8.0 * 15, SoftmaxOp.Cost(false, 3, 5).Bytes);
+        Assert.Equal(12.0 * 15, SoftmaxOp.BackwardCost(true, 3, 5).Bytes);
+        Assert.True(SoftmaxOp.Cost(true, 6, 5).Flops > SoftmaxOp.Cost(true, 3, 5).Flops);
     }
 }
 

@@ -1,5 +1,4 @@
 using GpuNet.Kernels;
-using SoftmaxOps = GpuNet.Kernels.Softmax;
 
 namespace GpuNet;
 
@@ -17,8 +16,8 @@ public sealed partial class Device
         Check(op, nameof(x), x); Check(op, nameof(y), y);
         CheckSameLength(op, nameof(y), y, x);
         if (y.Length == 0) return;
-        if (IsHost) Activations.Host(act, a, x.Host, y.Host);
-        else Activations.Launch(Kernels, act, a, x.View, y.View);
+        if (IsHost) ActivationOp.Host(act, a, x.Host, y.Host);
+        else ActivationOp.Launch(Kernels, act, a, x.View, y.View);
         Counted();
     }
 
@@ -34,8 +33,8 @@ public sealed partial class Device
         Check(op, nameof(x), x); Check(op, nameof(y), y); Check(op, nameof(dy), dy); Check(op, nameof(dx), dx);
         CheckSameLength(op, nameof(y), y, x); CheckSameLength(op, nameof(dy), dy, x); CheckSameLength(op, nameof(dx), dx, x);
         if (dx.Length == 0) return;
-        if (IsHost) Activations.HostBackward(act, a, x.Host, y.Host, dy.Host, dx.Host);
-        else Activations.LaunchBackward(Kernels, act, a, x.View, y.View, dy.View, dx.View);
+        if (IsHost) ActivationOp.HostBackward(act, a, x.Host, y.Host, dy.Host, dx.Host);
+        else ActivationOp.LaunchBackward(Kernels, act, a, x.View, y.View, dy.View, dx.View);
         Counted();
     }
 
@@ -67,8 +66,8 @@ public sealed partial class Device
         var (rows, cols) = AsMatrix(op, nameof(x), x);
         CheckShape(op, nameof(y), y, x.Shape);
         if (y.Length == 0) return;
-        if (IsHost) SoftmaxOps.Host(log, rows, cols, x.Host, y.Host);
-        else SoftmaxOps.Launch(Kernels, log, rows, cols, x.View, y.View);
+        if (IsHost) SoftmaxOp.Host(log, rows, cols, x.Host, y.Host);
+        else SoftmaxOp.Launch(Kernels, log, rows, cols, x.View, y.View);
         Counted();
     }
 
@@ -78,8 +77,8 @@ public sealed partial class Device
         var (rows, cols) = AsMatrix(op, nameof(y), y);
         CheckShape(op, nameof(dy), dy, y.Shape); CheckShape(op, nameof(dx), dx, y.Shape);
         if (dx.Length == 0) return;
-        if (IsHost) SoftmaxOps.HostBackward(log, rows, cols, y.Host, dy.Host, dx.Host);
-        else SoftmaxOps.LaunchBackward(Kernels, log, rows, cols, y.View, dy.View, dx.View);
+        if (IsHost) SoftmaxOp.HostBackward(log, rows, cols, y.Host, dy.Host, dx.Host);
+        else SoftmaxOp.LaunchBackward(Kernels, log, rows, cols, y.View, dy.View, dx.View);
         Counted();
     }
 }

@@ -1,5 +1,4 @@
 using GpuNet.Kernels;
-using Conv2dOp = GpuNet.Kernels.Conv2dOp;
 
 namespace GpuNet;
 

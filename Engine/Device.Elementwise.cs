@@ -16,8 +16,8 @@ public sealed partial class Device
         Check(name, nameof(a), a); Check(name, nameof(b), b); Check(name, nameof(c), c);
         CheckSameLength(name, nameof(b), b, a); CheckSameLength(name, nameof(c), c, a);
         if (c.Length == 0) return;
-        if (IsHost) Elementwise.Host(op, a.Host, b.Host, c.Host);
-        else Elementwise.Launch(Kernels, op, a.View, b.View, c.View);
+        if (IsHost) ElementwiseOp.Host(op, a.Host, b.Host, c.Host);
+        else ElementwiseOp.Launch(Kernels, op, a.View, b.View, c.View);
         Counted();
     }
 
@@ -26,8 +26,8 @@ public sealed partial class Device
     {
         Check("Scale", nameof(x), x); Check("Scale", nameof(y), y); CheckSameLength("Scale", nameof(y), y, x);
         if (y.Length == 0) return;
-        if (IsHost) Elementwise.HostScale(alpha, x.Host, y.Host);
-        else Elementwise.LaunchScale(Kernels, alpha, x.View, y.View);
+        if (IsHost) ElementwiseOp.HostScale(alpha, x.Host, y.Host);
+        else ElementwiseOp.LaunchScale(Kernels, alpha, x.View, y.View);
         Counted();
     }
 
@@ -36,8 +36,8 @@ public sealed partial class Device
     {
         Check("Axpy", nameof(x), x); Check("Axpy", nameof(y), y); CheckSameLength("Axpy", nameof(y), y, x);
         if (y.Length == 0) return;
-        if (IsHost) Elementwise.HostAxpy(alpha, x.Host, y.Host);
-        else Elementwise.LaunchAxpy(Kernels, alpha, x.View, y.View);
+        if (IsHost) ElementwiseOp.HostAxpy(alpha, x.Host, y.Host);
+        else ElementwiseOp.LaunchAxpy(Kernels, alpha, x.View, y.View);
         Counted();
     }
 
@@ -51,8 +51,8 @@ public sealed partial class Device
 
     private void FillCore(Tensor x, float value)
     {
-        if (IsHost) Elementwise.HostFill(value, x.Host);
-        else Elementwise.LaunchFill(Kernels, value, x.View);
+        if (IsHost) ElementwiseOp.HostFill(value, x.Host);
+        else ElementwiseOp.LaunchFill(Kernels, value, x.View);
         Counted();
     }
 
@@ -61,8 +61,8 @@ public sealed partial class Device
     {
         Check("Copy", nameof(src), src, src.DType); Check("Copy", nameof(dst), dst, src.DType); CheckSameLength("Copy", nameof(dst), dst, src);
         if (dst.Length == 0) return;
-        if (IsHost) Elementwise.HostCopy(src.Host, dst.Host);
-        else Elementwise.LaunchCopy(Kernels, src.View, dst.View);
+        if (IsHost) ElementwiseOp.HostCopy(src.Host, dst.Host);
+        else ElementwiseOp.LaunchCopy(Kernels, src.View, dst.View);
         Counted();
     }
 }

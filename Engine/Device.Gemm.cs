@@ -1,5 +1,4 @@
 using GpuNet.Kernels;
-using GemmOp = GpuNet.Kernels.Gemm;
 
 namespace GpuNet;
 

@@ -1,9 +1,4 @@
 using GpuNet.Kernels;
-using BceKernels = GpuNet.Kernels.BceWithLogitsLossOp;
-using HingeKernels = GpuNet.Kernels.HingeLossOp;
-using MseKernels = GpuNet.Kernels.MseLossOp;
-using MultiMarginKernels = GpuNet.Kernels.MultiMarginLossOp;
-using SoftmaxCeKernels = GpuNet.Kernels.SoftmaxCrossEntropyLossOp;
 
 namespace GpuNet;
 
@@ -30,11 +25,11 @@ public sealed partial class Device
         const string op = "MeanSquaredError";
         CheckElementwiseLoss(op, nameof(pred), pred, nameof(target), target, loss, nameof(gradPred), gradPred, reduction, gradScale);
         if (pred.Length == 0) { FillEmptyLoss(loss, reduction); return; }
-        if (IsHost) MseKernels.Host(pred.Host, target.Host, loss.Host, gradPred?.Host ?? default, reduction, gradScale);
+        if (IsHost) MseLossOp.Host(pred.Host, target.Host, loss.Host, gradPred?.Host ?? default, reduction, gradScale);
         else
         {
             using var partial = RentScratch(LossCommon.PartialCount((int)pred.Length));
-            MseKernels.Launch(Kernels, pred.View, target.View, loss.View, gradPred?.View ?? default, gradPred is not null, partial.View, reduction, gradScale);
+            MseLossOp.Launch(Kernels, pred.View, target.View, loss.View, gradPred?.View ?? default, gradPred is not null, partial.View, reduction, gradScale);
         }
         Counted();
     }
@@ -56,11 +51,11 @@ public sealed partial class Device
         const string op = "BceWithLogits";
         CheckElementwiseLoss(op, nameof(logits), logits, nameof(targets), targets, loss, nameof(gradLogits), gradLogits, reduction, gradScale);
         if (logits.Length == 0) { FillEmptyLoss(loss, reduction); return; }
-        if (IsHost) BceKernels.Host(logits.Host, targets.Host, loss.Host, gradLogits?.Host ?? default, reduction, gradScale);
+        if (IsHost) BceWithLogitsLossOp.Host(logits.Host, targets.Host, loss.Host, gradLogits?.Host ?? default, reduction, gradScale);
         else
         {
             using var partial = RentScratch(LossCommon.PartialCount((int)logits.Length));
-            BceKernels.Launch(Kernels, logits.View, targets.View, loss.View, gradLogits?.View ?? default, gradLogits is not null, partial.View, reduction, gradScale);
+            BceWithLogitsLossOp.Launch(Kernels, logits.View, targets.View, loss.View, gradLogits?.View ?? default, gradLogits is not null, partial.View, reduction, gradScale);
         }
         Counted();
     }
@@ -82,11 +77,11 @@ public sealed partial class Device
         const string op = "BinaryHinge";
         CheckElementwiseLoss(op, nameof(scores), scores, nameof(targets), targets, loss, nameof(gradScores), gradScores, reduction, gradScale);
         if (scores.Length == 0) { FillEmptyLoss(loss, reduction); return; }
-        if (IsHost) HingeKernels.Host(scores.Host, targets.Host, loss.Host, gradScores?.Host ?? default, reduction, gradScale);
+        if (IsHost) HingeLossOp.Host(scores.Host, targets.Host, loss.Host, gradScores?.Host ?? default, reduction, gradScale);
         else
         {
             using var partial = RentScratch(LossCommon.PartialCount((int)scores.Length));
-            HingeKernels.Launch(Kernels, scores.View, targets.View, loss.View, gradScores?.View ?? default, gradScores is not null, partial.View, reduction, gradScale);
+            HingeLossOp.Launch(Kernels, scores.View, targets.View, loss.View, gradScores?.View ?? default, gradScores is not null, partial.View, reduction, gradScale);
         }
         Counted();
     }
@@ -114,11 +109,11 @@ public sealed partial class Device
         if (!(labelSmoothing >= 0f && labelSmoothing < 1f))
             throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing, $"{op}: 'labelSmoothing' must lie in [0, 1), got {labelSmoothing}");
         if (rows == 0 || classes == 0) { FillEmptyLoss(loss, reduction); return; }
-        if (IsHost) SoftmaxCeKernels.Host(logits.Host, labels.Host, loss.Host, gradLogits?.Host ?? default, rows, classes, reduction, labelSmoothing, gradScale);
+        if (IsHost) SoftmaxCrossEntropyLossOp.Host(logits.Host, labels.Host, loss.Host, gradLogits?.Host ?? default, rows, classes, reduction, labelSmoothing, gradScale);
         else
         {
             using var rowLoss = RentScratch(rows);
-            SoftmaxCeKernels.Launch(Kernels, logits.View, labels.View.Cast<int>(), loss.View, gradLogits?.View ?? default, gradLogits is not null,
+            SoftmaxCrossEntropyLossOp.Launch(Kernels, logits.View, labels.View.Cast<int>(), loss.View, gradLogits?.View ?? default, gradLogits is not null,
                 rowLoss.View, rows, classes, reduction, labelSmoothing, gradScale);
         }
         Counted();
@@ -142,11 +137,11 @@ public sealed partial class Device
         const string op = "MultiMarginHinge";
         var (rows, classes) = CheckClassLoss(op, nameof(scores), scores, labels, loss, nameof(gradScores), gradScores, reduction, gradScale);
         if (rows == 0 || classes == 0) { FillEmptyLoss(loss, reduction); return; }
-        if (IsHost) MultiMarginKernels.Host(scores.Host, labels.Host, loss.Host, gradScores?.Host ?? default, rows, classes, reduction, gradScale);
+        if (IsHost) MultiMarginLossOp.Host(scores.Host, labels.Host, loss.Host, gradScores?.Host ?? default, rows, classes, reduction, gradScale);
         else
         {
             using var rowLoss = RentScratch(rows);
-            MultiMarginKernels.Launch(Kernels, scores.View, labels.View.Cast<int>(), loss.View, gradScores?.View ?? default, gradScores is not null,
+            MultiMarginLossOp.Launch(Kernels, scores.View, labels.View.Cast<int>(), loss.View, gradScores?.View ?? default, gradScores is not null,
                 rowLoss.View, rows, classes, reduction, gradScale);
         }
         Counted();

@@ -41,13 +41,13 @@ public sealed partial class Device
         CheckShape(op, nameof(result), result, 1);
         if (IsHost)
         {
-            result.Host.AsSpan()[0] = (float)GlobalSum.Host(x.Host);
+            result.Host.AsSpan()[0] = (float)GlobalSumOp.Host(x.Host);
             Counted();
             return;
         }
         // The partials scratch is rented from the pool and given back before returning (see RentScratch).
-        using var partials = RentScratch(2 * GlobalSum.PartialCount(Kernels.Accelerator, x.Length));
-        GlobalSum.Launch(Kernels, x.View, partials.View, result.View);
+        using var partials = RentScratch(2 * GlobalSumOp.PartialCount(Kernels.Accelerator, x.Length));
+        GlobalSumOp.Launch(Kernels, x.View, partials.View, result.View);
         Counted(2);
     }
 
@@ -73,8 +73,8 @@ public sealed partial class Device
         var (rows, cols) = Matrix(op, x, needCols: true);
         CheckShape(op, nameof(indices), indices, rows);
         if (rows == 0) return;
-        if (IsHost) Argmax.Host(rows, cols, x.Host, indices.Host);
-        else Argmax.Launch(Kernels, rows, cols, x.View, indices.View.Cast<int>());
+        if (IsHost) ArgmaxOp.Host(rows, cols, x.Host, indices.Host);
+        else ArgmaxOp.Launch(Kernels, rows, cols, x.View, indices.View.Cast<int>());
         Counted();
     }
 
@@ -84,8 +84,8 @@ public sealed partial class Device
         var (rows, cols) = Matrix(op, x, needCols: reduce != ReduceOp.Sum);
         CheckShape(op, nameof(y), y, rows);
         if (rows == 0) return;
-        if (IsHost) Reductions.HostRows(reduce, rows, cols, x.Host, y.Host);
-        else Reductions.LaunchRows(Kernels, reduce, rows, cols, x.View, y.View);
+        if (IsHost) ReductionOp.HostRows(reduce, rows, cols, x.Host, y.Host);
+        else ReductionOp.LaunchRows(Kernels, reduce, rows, cols, x.View, y.View);
         Counted();
     }
 
@@ -99,8 +99,8 @@ public sealed partial class Device
             throw new ShapeMismatchException(op, "(rows >= 1, cols)", ShapeUtil.Format(x.Shape), $"argument 'x': {reduce} over 0 rows is undefined");
         CheckShape(op, nameof(y), y, cols);
         if (cols == 0) return;
-        if (IsHost) Reductions.HostCols(reduce, rows, cols, x.Host, beta, y.Host);
-        else Reductions.LaunchCols(Kernels, reduce, rows, cols, x.View, beta, y.View);
+        if (IsHost) ReductionOp.HostCols(reduce, rows, cols, x.Host, beta, y.Host);
+        else ReductionOp.LaunchCols(Kernels, reduce, rows, cols, x.View, beta, y.View);
         Counted();
     }
 

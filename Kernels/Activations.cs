@@ -13,7 +13,7 @@ namespace GpuNet.Kernels;
 /// x, y, dy, dx: flat (n). Forward may run in place (y is x); backward may write dx over dy.
 /// The backward uses y = f(x) where that is cheaper (ELU, sigmoid, tanh), so y must be the forward's output.
 /// </summary>
-public static class Activations
+public static class ActivationOp
 {
     // ---- float64 reference (the spec) ---------------------------------------------------------------------------
 
@@ -46,7 +46,7 @@ public static class Activations
     /// <summary>Launches <see cref="ForwardKernel"/> over y.Length elements.</summary>
     public static void Launch(KernelCache k, Activation act, float alpha, ArrayView<float> x, ArrayView<float> y)
     {
-        k.Get("act.fwd", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, float>(ForwardKernel))
+        k.Get(ForwardKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, float>(ForwardKernel))
             ((int)y.Length, x, y, (int)act, alpha);
         k.CountLaunch();
     }
@@ -54,7 +54,7 @@ public static class Activations
     /// <summary>Launches <see cref="BackwardKernel"/> over dx.Length elements.</summary>
     public static void LaunchBackward(KernelCache k, Activation act, float alpha, ArrayView<float> x, ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx)
     {
-        k.Get("act.bwd", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(BackwardKernel))
+        k.Get(BackwardKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(BackwardKernel))
             ((int)dx.Length, x, y, dy, dx, (int)act, alpha);
         k.CountLaunch();
     }

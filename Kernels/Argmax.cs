@@ -14,7 +14,7 @@ namespace GpuNet.Kernels;
 /// Gradient contract: not differentiable (integer output); it routes the backward of max: dx[r, j] = dy[r] where
 /// j = indices[r], 0 elsewhere.
 /// </summary>
-public static class Argmax
+public static class ArgmaxOp
 {
     // ---- float64 reference (the spec) ---------------------------------------------------------------------------
 
@@ -57,7 +57,7 @@ public static class Argmax
     /// <summary>Launches <see cref="RowsKernel"/>. x: (rows, cols), indices: (rows) int32 (the caller casts the float view).</summary>
     public static void Launch(KernelCache k, int rows, int cols, ArrayView<float> x, ArrayView<int> indices)
     {
-        k.Get("argmax.rows", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, int>(RowsKernel))
+        k.Get(RowsKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, int>(RowsKernel))
             (rows, x, indices, cols);
         k.CountLaunch();
     }

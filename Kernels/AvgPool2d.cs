@@ -109,7 +109,7 @@ public static class AvgPool2dOp
     /// <summary>Launches <see cref="ForwardKernel"/>.</summary>
     public static void Launch(KernelCache k, in Pool2dArgs a, ArrayView<float> x, ArrayView<float> y)
     {
-        k.Get("avgpool2d.fwd", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, Pool2dArgs>(ForwardKernel))
+        k.Get(ForwardKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, Pool2dArgs>(ForwardKernel))
             (a.Planes * a.OutPlane, x, y, a);
         k.CountLaunch();
     }
@@ -117,7 +117,7 @@ public static class AvgPool2dOp
     /// <summary>Launches <see cref="BackwardKernel"/>.</summary>
     public static void LaunchBackward(KernelCache k, in Pool2dArgs a, ArrayView<float> dy, ArrayView<float> dx)
     {
-        k.Get("avgpool2d.bwd", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, Pool2dArgs>(BackwardKernel))
+        k.Get(BackwardKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, Pool2dArgs>(BackwardKernel))
             (a.Planes * a.InPlane, dy, dx, a);
         k.CountLaunch();
     }

@@ -342,14 +342,14 @@ public static class BatchNormOp
         ArrayView<float> runningMean, ArrayView<float> runningVar, ArrayView<float> saveMean, ArrayView<float> saveInvStd, ArrayView<float> y)
     {
         int launches = 0;
-        var normalize = k.Get("bn.norm", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        var normalize = k.Get(NormalizeKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, ArrayView<float>, ArrayView<float>, BatchNormArgs>(NormalizeKernel));
         if (a.Training != 0)
         {
             a.UpdateRunning = runningMean.Length > 0 ? 1 : 0;
             var rm = a.UpdateRunning != 0 ? runningMean : saveMean;
             var rv = a.UpdateRunning != 0 ? runningVar : saveInvStd;
-            k.Get("bn.stats", acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            k.Get(StatsKernel, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
                 ArrayView<float>, BatchNormArgs>(StatsKernel))
                 (new KernelConfig(GridSize(k.Accelerator, a.C), GroupSize(k.Accelerator, (long)a.N * a.S)), x, saveMean, saveInvStd, rm, rv, a);
             a.StatIsVariance = 0;
@@ -358,7 +358,7 @@ public static class BatchNormOp
         }
         else if (saveMean.Length > 0)
         {
-            k.Get("bn.evalstats", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            k.Get(EvalStatsKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
                 ArrayView<float>, float>(EvalStatsKernel))(a.C, runningMean, runningVar, saveMean, saveInvStd, a.Eps);
             a.StatIsVariance = 0;
             normalize((int)x.Length, x, y, gamma, beta, saveMean, saveInvStd, a);
@@ -382,10 +382,10 @@ public static class BatchNormOp
         ArrayView<float> gamma, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> dx, ArrayView<float> dGamma,
         ArrayView<float> dBeta, ArrayView<float> sums)
     {
-        k.Get("bn.bwdsums", acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        k.Get(BackwardSumsKernel, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, BatchNormArgs>(BackwardSumsKernel))
             (new KernelConfig(GridSize(k.Accelerator, a.C), GroupSize(k.Accelerator, (long)a.N * a.S)), x, dy, y, mean, invStd, dGamma, dBeta, sums, a);
-        k.Get("bn.bwddx", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        k.Get(BackwardDxKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, BatchNormArgs>(BackwardDxKernel))
             ((int)dx.Length, x, dy, y, gamma, mean, invStd, sums, dx, a);
         k.CountLaunch(2);

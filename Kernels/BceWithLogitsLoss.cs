@@ -75,7 +75,7 @@ public static class BceWithLogitsLossOp
         bool writeGrad, ArrayView<float> partial, LossReduction reduction, float gradScale)
     {
         int n = (int)logits.Length, stride = LossCommon.PartialCount(n);
-        k.Get("loss.bce", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float, int>(PartialKernel))
+        k.Get(PartialKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float, int>(PartialKernel))
             (stride, logits, targets, writeGrad ? grad : logits, partial, n, stride, GradCoef(reduction, n, gradScale), writeGrad ? 1 : 0);
         k.CountLaunch();
         LossCommon.LaunchSumPartials(k, partial, loss, stride, LossCommon.Divisor(reduction, n));

@@ -288,7 +288,7 @@ public static partial class Conv2dOp
                 var src = s.Pointwise ? x.SubView((n0 + nl) * xs, xs) : col.SubView((long)nl * crs * pq, (long)crs * pq);
                 for (int g = 0; g < s.Groups; g++)
                 {
-                    Gemm.Launch(k, false, false, kg, pq, cgrs, 1f, w.SubView((long)g * kg * cgrs, (long)kg * cgrs),
+                    GemmOp.Launch(k, false, false, kg, pq, cgrs, 1f, w.SubView((long)g * kg * cgrs, (long)kg * cgrs),
                         src.SubView((long)g * cgrs * pq, (long)cgrs * pq), 0f, y.SubView((n0 + nl) * ys + (long)g * kg * pq, (long)kg * pq),
                         default, Activation.Identity, 0f);
                     launches++;
@@ -297,7 +297,7 @@ public static partial class Conv2dOp
         }
         if (b.Length > 0)
         {
-            k.Get("conv2d.bias", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(BiasKernel))
+            k.Get(BiasKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(BiasKernel))
                 ((int)y.Length, y, b, s.K, pq);
             k.CountLaunch();
             launches++;
@@ -322,7 +322,7 @@ public static partial class Conv2dOp
                 var dst = s.Pointwise ? dx.SubView((n0 + nl) * xs, xs) : col.SubView((long)nl * crs * pq, (long)crs * pq);
                 for (int g = 0; g < s.Groups; g++)
                 {
-                    Gemm.Launch(k, true, false, cgrs, pq, kg, 1f, w.SubView((long)g * kg * cgrs, (long)kg * cgrs),
+                    GemmOp.Launch(k, true, false, cgrs, pq, kg, 1f, w.SubView((long)g * kg * cgrs, (long)kg * cgrs),
                         dy.SubView((n0 + nl) * ys + (long)g * kg * pq, (long)kg * pq), 0f, dst.SubView((long)g * cgrs * pq, (long)cgrs * pq),
                         default, Activation.Identity, 0f);
                     launches++;
@@ -330,7 +330,7 @@ public static partial class Conv2dOp
             }
             if (!s.Pointwise)
             {
-                k.Get("conv2d.col2im", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, Conv2dShape, int>(Col2ImKernel))
+                k.Get(Col2ImKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, Conv2dShape, int>(Col2ImKernel))
                     ((int)(count * xs), col, dx, s, n0);
                 k.CountLaunch();
                 launches++;
@@ -358,7 +358,7 @@ public static partial class Conv2dOp
                 var src = s.Pointwise ? x.SubView((n0 + nl) * xs, xs) : col.SubView((long)nl * crs * pq, (long)crs * pq);
                 for (int g = 0; g < s.Groups; g++)
                 {
-                    Gemm.Launch(k, false, true, kg, cgrs, pq, 1f, dy.SubView((n0 + nl) * ys + (long)g * kg * pq, (long)kg * pq),
+                    GemmOp.Launch(k, false, true, kg, cgrs, pq, 1f, dy.SubView((n0 + nl) * ys + (long)g * kg * pq, (long)kg * pq),
                         src.SubView((long)g * cgrs * pq, (long)cgrs * pq), 1f, dw.SubView((long)g * kg * cgrs, (long)kg * cgrs),
                         default, Activation.Identity, 0f);
                     launches++;
@@ -372,7 +372,7 @@ public static partial class Conv2dOp
             int group = 1;
             while (group * 2 <= limit) group *= 2;
             int grid = acc0.AcceleratorType == AcceleratorType.CPU ? Math.Max(1, Math.Min(s.K, acc0.NumMultiprocessors)) : s.K;
-            k.Get("conv2d.biasgrad", acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, int>(BiasGradKernel))
+            k.Get(BiasGradKernel, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, int>(BiasGradKernel))
                 (new KernelConfig(grid, group), dy, db, s.N, s.K, pq);
             k.CountLaunch();
             launches++;
@@ -382,7 +382,7 @@ public static partial class Conv2dOp
 
     private static void LaunchIm2Col(KernelCache k, in Conv2dShape s, ArrayView<float> x, ArrayView<float> col, int n0, int count)
     {
-        k.Get("conv2d.im2col", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, Conv2dShape, int>(Im2ColKernel))
+        k.Get(Im2ColKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, Conv2dShape, int>(Im2ColKernel))
             ((int)((long)count * s.CRS * s.PQ), x, col, s, n0);
         k.CountLaunch();
     }

@@ -252,7 +252,7 @@ public static class DepthwiseConv2dOp
     /// <summary>Launches <see cref="ForwardKernel"/> over y. b: any view when !a.HasBias.</summary>
     public static void Launch(KernelCache k, in DepthwiseParams a, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y)
     {
-        k.Get("dwconv.fwd", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        k.Get(ForwardKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, DepthwiseParams>(ForwardKernel))((int)y.Length, x, w, b, y, a);
         k.CountLaunch();
     }
@@ -260,7 +260,7 @@ public static class DepthwiseConv2dOp
     /// <summary>Launches <see cref="BackwardDataKernel"/> over dx.</summary>
     public static void LaunchBackwardData(KernelCache k, in DepthwiseParams a, ArrayView<float> dy, ArrayView<float> w, ArrayView<float> dx)
     {
-        k.Get("dwconv.bwddata", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        k.Get(BackwardDataKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             DepthwiseParams>(BackwardDataKernel))((int)dx.Length, dy, w, dx, a);
         k.CountLaunch();
     }
@@ -275,7 +275,7 @@ public static class DepthwiseConv2dOp
         bool cpu = accel.AcceleratorType == AcceleratorType.CPU;
         int items = a.C * (a.R * a.S + a.HasBias);
         int grid = cpu ? Math.Max(1, Math.Min(items, accel.NumMultiprocessors)) : Math.Max(1, items);
-        k.Get("dwconv.bwdfilter", acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        k.Get(BackwardFilterKernel, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             DepthwiseParams>(BackwardFilterKernel))(new KernelConfig(grid, GroupSize(accel, (long)a.N * a.P * a.Q)), x, dy, dw, db, a);
         k.CountLaunch();
     }

@@ -53,7 +53,7 @@ public static class DropoutOp
     /// <summary>Launches <see cref="Kernel"/>: forward (x -&gt; y) or backward (dy -&gt; dx) of dropout with p under (seed, step).</summary>
     public static void Launch(KernelCache k, float p, ulong seed, long step, ArrayView<float> x, ArrayView<float> y)
     {
-        k.Get("dropout", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ulong, uint, float>(Kernel))
+        k.Get(Kernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ulong, uint, float>(Kernel))
             ((int)y.Length, x, y, CounterRng.Key(seed, step), Threshold(p), Scale(p));
         k.CountLaunch();
     }

@@ -20,7 +20,7 @@ public enum BinaryOp
 /// Gradient contract: these are building blocks; the caller decides overwrite (=) or accumulate (axpy, +=).
 /// Backward: d(a+b) = (dc, dc); d(a-b) = (dc, -dc); d(a*b) = (dc*b, dc*a), i.e. Mul and Scale again.
 /// </summary>
-public static class Elementwise
+public static class ElementwiseOp
 {
     // ---- float64 reference -------------------------------------------------------------------------------------
 
@@ -74,7 +74,7 @@ public static class Elementwise
     /// <summary>Launches <see cref="BinaryKernel"/>.</summary>
     public static void Launch(KernelCache k, BinaryOp op, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c)
     {
-        k.Get("ew.binary", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(BinaryKernel))
+        k.Get(BinaryKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(BinaryKernel))
             ((int)c.Length, a, b, c, (int)op);
         k.CountLaunch();
     }
@@ -82,28 +82,28 @@ public static class Elementwise
     /// <summary>Launches <see cref="ScaleKernel"/>.</summary>
     public static void LaunchScale(KernelCache k, float alpha, ArrayView<float> x, ArrayView<float> y)
     {
-        k.Get("ew.scale", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float>(ScaleKernel))((int)y.Length, x, y, alpha);
+        k.Get(ScaleKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float>(ScaleKernel))((int)y.Length, x, y, alpha);
         k.CountLaunch();
     }
 
     /// <summary>Launches <see cref="AxpyKernel"/>.</summary>
     public static void LaunchAxpy(KernelCache k, float alpha, ArrayView<float> x, ArrayView<float> y)
     {
-        k.Get("ew.axpy", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float>(AxpyKernel))((int)y.Length, x, y, alpha);
+        k.Get(AxpyKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float>(AxpyKernel))((int)y.Length, x, y, alpha);
         k.CountLaunch();
     }
 
     /// <summary>Launches <see cref="FillKernel"/>.</summary>
     public static void LaunchFill(KernelCache k, float value, ArrayView<float> x)
     {
-        k.Get("ew.fill", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(FillKernel))((int)x.Length, x, value);
+        k.Get(FillKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(FillKernel))((int)x.Length, x, value);
         k.CountLaunch();
     }
 
     /// <summary>Launches <see cref="CopyKernel"/>.</summary>
     public static void LaunchCopy(KernelCache k, ArrayView<float> src, ArrayView<float> dst)
     {
-        k.Get("ew.copy", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(CopyKernel))((int)dst.Length, src, dst);
+        k.Get(CopyKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(CopyKernel))((int)dst.Length, src, dst);
         k.CountLaunch();
     }
 

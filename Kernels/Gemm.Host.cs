@@ -2,7 +2,7 @@ using System.Runtime.Intrinsics;
 
 namespace GpuNet.Kernels;
 
-public static partial class Gemm
+public static partial class GemmOp
 {
     // ---- SIMD host implementation -------------------------------------------------------------------------------
 
@@ -30,10 +30,10 @@ public static partial class Gemm
         ArgumentOutOfRangeException.ThrowIfNegative(n);
         ArgumentOutOfRangeException.ThrowIfNegative(k);
         long mk = (long)m * k, kn = (long)k * n, mn = (long)m * n;
-        if (a.Count < mk) throw new ArgumentException($"Gemm.Host: A needs {mk} elements (M={m}, K={k}), got {a.Count}", nameof(a));
-        if (b.Count < kn) throw new ArgumentException($"Gemm.Host: B needs {kn} elements (K={k}, N={n}), got {b.Count}", nameof(b));
-        if (c.Count < mn) throw new ArgumentException($"Gemm.Host: C needs {mn} elements (M={m}, N={n}), got {c.Count}", nameof(c));
-        if (bias.Count != 0 && bias.Count < n) throw new ArgumentException($"Gemm.Host: bias needs {n} elements or none, got {bias.Count}", nameof(bias));
+        if (a.Count < mk) throw new ArgumentException($"GemmOp.Host: A needs {mk} elements (M={m}, K={k}), got {a.Count}", nameof(a));
+        if (b.Count < kn) throw new ArgumentException($"GemmOp.Host: B needs {kn} elements (K={k}, N={n}), got {b.Count}", nameof(b));
+        if (c.Count < mn) throw new ArgumentException($"GemmOp.Host: C needs {mn} elements (M={m}, N={n}), got {c.Count}", nameof(c));
+        if (bias.Count != 0 && bias.Count < n) throw new ArgumentException($"GemmOp.Host: bias needs {n} elements or none, got {bias.Count}", nameof(bias));
         if (m == 0 || n == 0) return;
 
         fixed (float* pa = a.AsSpan(), pb = b.AsSpan(), pc = c.AsSpan(), pbias = bias.AsSpan())

@@ -13,7 +13,7 @@ namespace GpuNet.Kernels;
 /// gradients (+=) and beta = 0 to overwrite activation gradients (=).
 /// Linear layer: forward Y = X W^T + b is (NT); dX = dY W is (NN); dW += dY^T X is (TN).
 /// </summary>
-public static partial class Gemm
+public static partial class GemmOp
 {
     // ---- float64 reference (the spec) ---------------------------------------------------------------------------
 
@@ -227,7 +227,7 @@ public static partial class Gemm
         if (groupsM > maxGrid.X || groupsN > maxGrid.Y)
             throw new NotSupportedException($"Gemm: C ({m}, {n}) needs a grid of ({groupsM}, {groupsN}) groups, accelerator '{kernels.Accelerator.Name}' allows ({maxGrid.X}, {maxGrid.Y})");
         var config = new KernelConfig(new Index2D(groupsM, groupsN), new Index2D(GroupSize, 1));
-        kernels.Get("gemm.tiled", acc => acc.LoadStreamKernel<GemmArgs, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(Kernel))
+        kernels.Get(Kernel, acc => acc.LoadStreamKernel<GemmArgs, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(Kernel))
             // Without a bias the kernel never reads the bias view; c stands in so that no empty view is passed.
             (config, args, a, b, c, hasBias ? bias : c);
         kernels.CountLaunch();
@@ -241,7 +241,7 @@ public static partial class Gemm
                4.0 * ((double)m * k + (double)k * n + (readsC ? 2.0 : 1.0) * m * n + (hasBias ? n : 0)));
 }
 
-/// <summary>Scalar arguments of <see cref="Gemm.Kernel"/>, packed in one struct (flags as ints: kernel-friendly).</summary>
+/// <summary>Scalar arguments of <see cref="GemmOp.Kernel"/>, packed in one struct (flags as ints: kernel-friendly).</summary>
 public readonly struct GemmArgs(int m, int n, int k, bool transA, bool transB, float alpha, float beta, bool hasBias, Activation act, float actAlpha)
 {
     /// <summary>Rows of C.</summary>

@@ -55,7 +55,7 @@ public static class GlobalAvgPoolOp
     /// <summary>Launches <see cref="ForwardKernel"/>.</summary>
     public static void Launch(KernelCache k, int planes, int size, ArrayView<float> x, ArrayView<float> y)
     {
-        k.Get("globalavgpool.fwd", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(ForwardKernel))
+        k.Get(ForwardKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(ForwardKernel))
             (planes, x, y, size);
         k.CountLaunch();
     }
@@ -63,7 +63,7 @@ public static class GlobalAvgPoolOp
     /// <summary>Launches <see cref="BackwardKernel"/>.</summary>
     public static void LaunchBackward(KernelCache k, int planes, int size, ArrayView<float> dy, ArrayView<float> dx)
     {
-        k.Get("globalavgpool.bwd", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(BackwardKernel))
+        k.Get(BackwardKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(BackwardKernel))
             (planes * size, dy, dx, size);
         k.CountLaunch();
     }

@@ -12,7 +12,7 @@ namespace GpuNet.Kernels;
 /// parallel, block sums added in float64.
 /// Gradient contract: a building block (loss totals, norms); its backward is dx[i] = dresult (broadcast), no kernel.
 /// </summary>
-public static class GlobalSum
+public static class GlobalSumOp
 {
     /// <summary>Largest thread group used (a power of two; shared memory holds two floats per thread).</summary>
     public const int MaxGroupSize = 256;
@@ -124,10 +124,10 @@ public static class GlobalSum
         int size = GroupSize(acc), groups = PartialCount(acc, x.Length);
         if (partials.Length < 2L * groups)
             throw new ArgumentException($"GlobalSum: partials must hold {2 * groups} floats, has {partials.Length}", nameof(partials));
-        k.Get("sum.partials", a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, long>(PartialsKernel))
+        k.Get(PartialsKernel, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, long>(PartialsKernel))
             (new KernelConfig(groups, size), x, partials, x.Length);
         k.CountLaunch();
-        k.Get("sum.finish", a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int>(FinishKernel))
+        k.Get(FinishKernel, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int>(FinishKernel))
             (new KernelConfig(1, size), partials, result, groups);
         k.CountLaunch();
     }
@@ -138,13 +138,13 @@ public static class GlobalSum
     public static double Host(ArraySegment<float> x)
     {
         int blocks = (x.Count + HostBlock - 1) / HostBlock;
-        if (blocks <= 1 || Environment.ProcessorCount == 1) return Reductions.SumWide(x);
+        if (blocks <= 1 || Environment.ProcessorCount == 1) return ReductionOp.SumWide(x);
         using var frame = HostPool.Enter();
         var partial = HostPool.DoubleSegment(blocks);
         HostSimd.For(blocks, true, (x, partial), static (t, b) =>
         {
             int s = b * HostBlock;
-            t.partial[b] = Reductions.SumWide(t.x.AsSpan(s, Math.Min(HostBlock, t.x.Count - s)));
+            t.partial[b] = ReductionOp.SumWide(t.x.AsSpan(s, Math.Min(HostBlock, t.x.Count - s)));
         });
         double total = 0;
         foreach (double p in partial) total += p;

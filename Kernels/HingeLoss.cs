@@ -57,7 +57,7 @@ public static class HingeLossOp
         bool writeGrad, ArrayView<float> partial, LossReduction reduction, float gradScale)
     {
         int n = (int)scores.Length, stride = LossCommon.PartialCount(n);
-        k.Get("loss.hinge", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float, int>(PartialKernel))
+        k.Get(PartialKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float, int>(PartialKernel))
             (stride, scores, targets, writeGrad ? grad : scores, partial, n, stride, GradCoef(reduction, n, gradScale), writeGrad ? 1 : 0);
         k.CountLaunch();
         LossCommon.LaunchSumPartials(k, partial, loss, stride, LossCommon.Divisor(reduction, n));

@@ -57,7 +57,7 @@ internal static unsafe class HostGemmPool
             }
             int joined = Interlocked.And(ref s_state, ~OpenFlag) & ~OpenFlag;
             if (joined > 0) Done.Wait();
-            if (s_error is { } e) throw new AggregateException("Gemm.Host: a parallel part failed", e);
+            if (s_error is { } e) throw new AggregateException("GemmOp.Host: a parallel part failed", e);
             return true;
         }
         finally

@@ -81,7 +81,7 @@ public static class LossCommon
     public static void LaunchSumPartials(KernelCache k, ArrayView<float> partial, ArrayView<float> loss, int count, float divisor)
     {
         int group = ReduceGroupSize(count, k.Accelerator.MaxNumThreadsPerGroup);
-        k.Get("loss.sumPartials", acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, float>(SumPartialsKernel))
+        k.Get(SumPartialsKernel, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, float>(SumPartialsKernel))
             (new KernelConfig(1, group), partial, loss, count, divisor);
         k.CountLaunch();
     }

@@ -168,7 +168,7 @@ public static class MaxPool2dOp
     /// <summary>Launches <see cref="ForwardKernel"/>. indices: the int32 tensor's view (the caller casts it).</summary>
     public static void Launch(KernelCache k, in Pool2dArgs a, ArrayView<float> x, ArrayView<float> y, ArrayView<int> indices)
     {
-        k.Get("maxpool2d.fwd", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, Pool2dArgs>(ForwardKernel))
+        k.Get(ForwardKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, Pool2dArgs>(ForwardKernel))
             (a.Planes * a.OutPlane, x, y, indices, a);
         k.CountLaunch();
     }
@@ -176,7 +176,7 @@ public static class MaxPool2dOp
     /// <summary>Launches <see cref="BackwardKernel"/>.</summary>
     public static void LaunchBackward(KernelCache k, in Pool2dArgs a, ArrayView<float> dy, ArrayView<int> indices, ArrayView<float> dx)
     {
-        k.Get("maxpool2d.bwd", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, Pool2dArgs>(BackwardKernel))
+        k.Get(BackwardKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, Pool2dArgs>(BackwardKernel))
             (a.Planes * a.InPlane, dy, indices, dx, a);
         k.CountLaunch();
     }

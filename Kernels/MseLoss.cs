@@ -61,7 +61,7 @@ public static class MseLossOp
         bool writeGrad, ArrayView<float> partial, LossReduction reduction, float gradScale)
     {
         int n = (int)pred.Length, stride = LossCommon.PartialCount(n);
-        k.Get("loss.mse", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float, int>(PartialKernel))
+        k.Get(PartialKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float, int>(PartialKernel))
             (stride, pred, target, writeGrad ? grad : pred, partial, n, stride, GradCoef(reduction, n, gradScale), writeGrad ? 1 : 0);
         k.CountLaunch();
         LossCommon.LaunchSumPartials(k, partial, loss, stride, LossCommon.Divisor(reduction, n));

@@ -92,7 +92,7 @@ public static class MultiMarginLossOp
     public static void Launch(KernelCache k, ArrayView<float> scores, ArrayView<int> labels, ArrayView<float> loss, ArrayView<float> grad,
         bool writeGrad, ArrayView<float> rowLoss, int rows, int classes, LossReduction reduction, float gradScale)
     {
-        k.Get("loss.multiMargin", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, float, int>(RowKernel))
+        k.Get(RowKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, float, int>(RowKernel))
             (rows, scores, labels, writeGrad ? grad : scores, rowLoss, classes, GradCoef(reduction, rows, gradScale), writeGrad ? 1 : 0);
         k.CountLaunch();
         LossCommon.LaunchSumPartials(k, rowLoss, loss, rows, LossCommon.Divisor(reduction, rows));

@@ -250,7 +250,7 @@ public static partial class OptimizerOp
         ArrayView<float> s3, ArrayView<int> segs, ArrayView<float> groups, ArrayView<float> norm, in OptimizerParams a)
     {
         int threads = StrideThreads(k.Accelerator, a.Length);
-        k.Get("optim.step", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        k.Get(StepKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, OptimizerParams>(StepKernel))
             (threads, p, g, s1, s2, s3, segs, groups, norm, threads, a);
         k.CountLaunch();
@@ -266,7 +266,7 @@ public static partial class OptimizerOp
         int group = simulator ? 16 : 1 << (int)Math.Log2(Math.Min(SumSquaresMaxGroup, acc.MaxNumThreadsPerGroup));
         int grid = simulator ? 1
             : Math.Max(1, Math.Min((n + group - 1) / group, acc.NumMultiprocessors * Math.Max(1, acc.MaxNumThreadsPerMultiprocessor / group) * 2));
-        k.Get("optim.sumsq", a => a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int>(SumSquaresKernel))
+        k.Get(SumSquaresKernel, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int>(SumSquaresKernel))
             (new KernelConfig(grid, group), g, segs, groups, norm, n, segments, slot);
         k.CountLaunch();
     }

@@ -27,11 +27,11 @@ public enum ReduceOp
 /// beta = 1 is the bias gradient of a Linear layer, db += sum over the batch of dy; beta = 0 overwrites.
 /// Backward of each reduction (no separate kernels; they are broadcasts the caller composes):
 /// sum: dx[r, j] = dy[r] (broadcast dy); mean: dx[r, j] = dy[r] / cols; max: dx[r, j] = dy[r] at the argmax of the
-/// row (see <see cref="Argmax"/>), 0 elsewhere. Columns likewise with rows and cols swapped.
+/// row (see <see cref="ArgmaxOp"/>), 0 elsewhere. Columns likewise with rows and cols swapped.
 /// NaN: max propagates NaN (any NaN in the reduced elements gives NaN); sum and mean propagate it by arithmetic.
 /// Sums accumulate with compensation (TwoSum) in float32 on ILGPU and in float64 on the host.
 /// </summary>
-public static class Reductions
+public static class ReductionOp
 {
     // ---- float64 reference (the spec) ---------------------------------------------------------------------------
 
@@ -124,7 +124,7 @@ public static class Reductions
     /// <summary>Launches <see cref="RowsKernel"/>. x: (rows, cols), y: (rows).</summary>
     public static void LaunchRows(KernelCache k, ReduceOp op, int rows, int cols, ArrayView<float> x, ArrayView<float> y)
     {
-        k.Get("red.rows", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(RowsKernel))
+        k.Get(RowsKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(RowsKernel))
             (rows, x, y, cols, (int)op);
         k.CountLaunch();
     }
@@ -132,7 +132,7 @@ public static class Reductions
     /// <summary>Launches <see cref="ColsKernel"/>. x: (rows, cols), y: (cols).</summary>
     public static void LaunchCols(KernelCache k, ReduceOp op, int rows, int cols, ArrayView<float> x, float beta, ArrayView<float> y)
     {
-        k.Get("red.cols", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, float>(ColsKernel))
+        k.Get(ColsKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, float>(ColsKernel))
             (cols, x, y, rows, cols, (int)op, beta);
         k.CountLaunch();
     }

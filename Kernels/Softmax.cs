@@ -15,7 +15,7 @@ namespace GpuNet.Kernels;
 /// Gradient contract: activation gradients overwrite (dx =). Forward may run in place (y is x); backward may
 /// write dx over dy.
 /// </summary>
-public static class Softmax
+public static class SoftmaxOp
 {
     // ---- float64 reference (the spec) ---------------------------------------------------------------------------
 
@@ -150,7 +150,7 @@ public static class Softmax
     /// <summary>Launches <see cref="ForwardKernel"/> over x, y: (rows, cols).</summary>
     public static void Launch(KernelCache k, bool log, int rows, int cols, ArrayView<float> x, ArrayView<float> y)
     {
-        k.Get("softmax.fwd", acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int>(ForwardKernel))
+        k.Get(ForwardKernel, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int>(ForwardKernel))
             (new KernelConfig(rows, GroupSize(k.Accelerator, cols)), x, y, cols, log ? 1 : 0);
         k.CountLaunch();
     }
@@ -158,7 +158,7 @@ public static class Softmax
     /// <summary>Launches <see cref="BackwardKernel"/> over y, dy, dx: (rows, cols).</summary>
     public static void LaunchBackward(KernelCache k, bool log, int rows, int cols, ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx)
     {
-        k.Get("softmax.bwd", acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(BackwardKernel))
+        k.Get(BackwardKernel, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(BackwardKernel))
             (new KernelConfig(rows, GroupSize(k.Accelerator, cols)), y, dy, dx, cols, log ? 1 : 0);
         k.CountLaunch();
     }
@@ -216,7 +216,7 @@ public static class Softmax
         if (!log)
         {
             float s = TensorPrimitives.Dot(dy, y);
-            Activations.Map(new SoftmaxGradOp(s), y, dy, dx);
+            ActivationOp.Map(new SoftmaxGradOp(s), y, dy, dx);
             return;
         }
         float sum = TensorPrimitives.Sum(dy);
@@ -231,7 +231,7 @@ public static class Softmax
     }
 
     // (y, dy) -> y (dy - s)
-    private readonly struct SoftmaxGradOp(float s) : Activations.IOp2
+    private readonly struct SoftmaxGradOp(float s) : ActivationOp.IOp2
     {
         public float Apply(float y, float dy) => y * (dy - s);
         public Vector256<float> Apply(Vector256<float> y, Vector256<float> dy)
@@ -249,7 +249,7 @@ public static class Softmax
     public static OpCost Cost(bool log, int rows, int cols)
     {
         double n = (double)rows * cols;
-        return new((4 + Activations.TranscendentalFlops) * n + (log ? Activations.TranscendentalFlops * rows : 0), 8.0 * n);
+        return new((4 + ActivationOp.TranscendentalFlops) * n + (log ? ActivationOp.TranscendentalFlops * rows : 0), 8.0 * n);
     }
 
     /// <summary>
@@ -259,6 +259,6 @@ public static class Softmax
     public static OpCost BackwardCost(bool log, int rows, int cols)
     {
         double n = (double)rows * cols;
-        return new((log ? 3 + Activations.TranscendentalFlops : 4) * n, 12.0 * n);
+        return new((log ? 3 + ActivationOp.TranscendentalFlops : 4) * n, 12.0 * n);
     }
 }

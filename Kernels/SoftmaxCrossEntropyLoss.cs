@@ -100,7 +100,7 @@ public static class SoftmaxCrossEntropyLossOp
     public static void Launch(KernelCache k, ArrayView<float> logits, ArrayView<int> labels, ArrayView<float> loss, ArrayView<float> grad,
         bool writeGrad, ArrayView<float> rowLoss, int rows, int classes, LossReduction reduction, float labelSmoothing, float gradScale)
     {
-        k.Get("loss.softmaxCe", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, float, float, int>(RowKernel))
+        k.Get(RowKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, float, float, int>(RowKernel))
             (rows, logits, labels, writeGrad ? grad : logits, rowLoss, classes, labelSmoothing, GradCoef(reduction, rows, gradScale), writeGrad ? 1 : 0);
         k.CountLaunch();
         LossCommon.LaunchSumPartials(k, rowLoss, loss, rows, LossCommon.Divisor(reduction, rows));

@@ -28,7 +28,7 @@ public static class RefNet
                 {
                     var w = p($"{lin.Name}.weight");
                     var y = new double[batch * lin.OutFeatures];
-                    Gemm.Reference(false, true, batch, lin.OutFeatures, lin.InFeatures, 1, x, w, 0, y,
+                    GemmOp.Reference(false, true, batch, lin.OutFeatures, lin.InFeatures, 1, x, w, 0, y,
                         lin.HasBias ? p($"{lin.Name}.bias") : [], Activation.Identity, 0);
                     return y;
                 }

@@ -36,7 +36,7 @@ public sealed class ActivationLayer : Layer
     public override int[] OutputShape(int[] input) => (int[])input.Clone();
 
     /// <inheritdoc/>
-    public override double ForwardFlops(int[] input) => ShapeUtil.Count(input) * Activations.FlopsPerElement(Function, backward: false);
+    public override double ForwardFlops(int[] input) => ShapeUtil.Count(input) * ActivationOp.FlopsPerElement(Function, backward: false);
 
     internal override Node CreateNode(BuildContext ctx, Tensor input, bool needInputGrad) => new ActivationNode(this, ctx, input, needInputGrad);
 }

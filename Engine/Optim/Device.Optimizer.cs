@@ -1,5 +1,4 @@
 using GpuNet.Kernels;
-using K = GpuNet.Kernels.OptimizerOp;
 
 namespace GpuNet;
 
@@ -16,16 +15,16 @@ public sealed partial class Device
         bool clip = (a.Flags & OptimizerParams.FlagClipNorm) != 0;
         if (IsHost)
         {
-            if (clip) hostSumSquares = K.HostSumSquares(g.Host, segStarts, segGroups, hostTable, a.Segments);
-            K.Host(p.Host, g.Host, s1?.Host ?? ArraySegment<float>.Empty, s2?.Host ?? ArraySegment<float>.Empty, s3?.Host ?? ArraySegment<float>.Empty,
+            if (clip) hostSumSquares = OptimizerOp.HostSumSquares(g.Host, segStarts, segGroups, hostTable, a.Segments);
+            OptimizerOp.Host(p.Host, g.Host, s1?.Host ?? ArraySegment<float>.Empty, s2?.Host ?? ArraySegment<float>.Empty, s3?.Host ?? ArraySegment<float>.Empty,
                 segStarts, segGroups, hostTable, a, (float)hostSumSquares);
         }
         else
         {
             var segView = segs!.View.Cast<int>();
-            if (clip) K.LaunchSumSquares(Kernels, g.View, segView, table!.View, norm!.View, a.Segments, a.Slot);
+            if (clip) OptimizerOp.LaunchSumSquares(Kernels, g.View, segView, table!.View, norm!.View, a.Segments, a.Slot);
             var pv = p.View;
-            K.Launch(Kernels, pv, g.View, s1?.View ?? pv, s2?.View ?? pv, s3?.View ?? pv, segView, table!.View, norm!.View, a);
+            OptimizerOp.Launch(Kernels, pv, g.View, s1?.View ?? pv, s2?.View ?? pv, s3?.View ?? pv, segView, table!.View, norm!.View, a);
         }
         Counted(clip ? 2 : 1);
     }

@@ -1,5 +1,4 @@
 using GpuNet.Kernels;
-using K = GpuNet.Kernels.OptimizerOp;
 
 namespace GpuNet.Optim;
 
@@ -8,7 +7,7 @@ namespace GpuNet.Optim;
 /// into them). The optimizer owns its flat state tensors and its small segment and group tables and frees them when
 /// disposed; it never owns the parameters or gradients. <see cref="Step"/> is one kernel launch over the whole buffer
 /// whatever the number of segments (two with <see cref="OptimizerOptions.MaxGradNorm"/>). Update rules follow the
-/// pseudo-code of PyTorch's <c>torch.optim</c> step for step; see <see cref="K"/> for the order of the terms.
+/// pseudo-code of PyTorch's <c>torch.optim</c> step for step; see <see cref="OptimizerOp"/> for the order of the terms.
 /// </summary>
 public abstract class Optimizer : IDisposable
 {
