@@ -183,10 +183,11 @@ public abstract class OptimizerTests(DeviceFixture f) : DeviceTestBase(f)
         using var p = D.FromArray(p0); using var g = D.FromArray(Grad(1, N, 300f));
         ParamGroup[] groups = [ParamGroup.Default, ParamGroup.NoDecay with { Frozen = true }];
         using var opt = new Sgd(D, p, g, lr: 0.1, options: new() { Segments = Segments, Groups = groups, MaxGradNorm = 2 });
-        long launches = D.Counters.Launches, reads = D.Counters.DeviceToHostCopies;
+        long launches = D.Counters.Launches, kernels = D.Counters.KernelLaunches, reads = D.Counters.DeviceToHostCopies;
         opt.Step();
         opt.Step();
-        Assert.Equal(launches + 4, D.Counters.Launches);               // 2 per clipped step
+        Assert.Equal(launches + 2, D.Counters.Launches);               // 1 per step
+        Assert.Equal(kernels + (D.IsHost ? 0 : 4), D.Counters.KernelLaunches);   // norm pass + step per clipped step
         Assert.Equal(reads, D.Counters.DeviceToHostCopies);            // no read-back during steps
         var settings = groups.Select(gr => Settings(0, 0, 0, gr)).ToArray();
         double expected = OptimizerOp.ReferenceGradNorm(settings, GroupOf(Segments, N), TestData.D(Grad(1, N, 300f)));
@@ -273,9 +274,10 @@ public abstract class OptimizerTests(DeviceFixture f) : DeviceTestBase(f)
         var segs = Enumerable.Range(0, segmentCount).Select(k => new ParamSegment(k * (n / segmentCount), k == segmentCount - 1 ? n - k * (n / segmentCount) : n / segmentCount, k % 2)).ToArray();
         using var p = D.FromArray(TestData.Uniform(1, n)); using var g = D.FromArray(TestData.Uniform(2, n));
         using var opt = Adam.AdamW(D, p, g, options: new() { Segments = segs, Groups = [ParamGroup.Default, ParamGroup.NoDecay], MaxGradNorm = clipped ? 1 : 0 });
-        long before = D.Counters.Launches;
+        long before = D.Counters.Launches, kernels = D.Counters.KernelLaunches;
         for (int s = 0; s < 3; s++) opt.Step();
-        Assert.Equal(before + 3 * (clipped ? 2 : 1), D.Counters.Launches);
+        Assert.Equal(before + 3, D.Counters.Launches);
+        Assert.Equal(kernels + (D.IsHost ? 0 : 3 * (clipped ? 2 : 1)), D.Counters.KernelLaunches);
     }
 
     [Theory]

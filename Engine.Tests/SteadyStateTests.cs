@@ -15,7 +15,8 @@ public abstract class SteadyStateTests(DeviceFixture f) : DeviceTestBase(f)
     /// last batch in the loop allocate no device memory. On the <c>cpu</c> device 100 steps allocate no managed memory at
     /// all. On ILGPU devices the runtime itself allocates on every launch (ILGPU 1.5.3's launch path builds a task object
     /// holding the kernel's arguments, and the CPU accelerator a shared-memory buffer per group instance), so the bound
-    /// is per launch: the steps may allocate at most (their launches) x (what one launch of a plain elementwise kernel
+    /// is per kernel launch (<see cref="DeviceCounters.KernelLaunches"/>): the steps may allocate at most (their kernel
+    /// launches) x (what one launch of a plain elementwise kernel
     /// with the largest argument list of the step's elementwise kernels costs, measured here) x 2, the factor 2 covering
     /// the explicitly grouped kernels' one shared-memory buffer per group. Anything of ours per call (a closure, a
     /// boxed value, a message string) would add hundreds of bytes per op and break the bound.
@@ -44,12 +45,12 @@ public abstract class SteadyStateTests(DeviceFixture f) : DeviceTestBase(f)
         for (int i = 0; i < 8; i++) Step(i);
         D.Synchronize();
         long deviceAllocations = D.Counters.DeviceAllocations;
-        long launches = D.Counters.Launches;
+        long launches = D.Counters.KernelLaunches;
         long managed = GC.GetTotalAllocatedBytes(precise: true);
         for (int i = 0; i < steps; i++) Step(i);
         D.Synchronize();
         long managedDelta = GC.GetTotalAllocatedBytes(precise: true) - managed;
-        launches = D.Counters.Launches - launches;
+        launches = D.Counters.KernelLaunches - launches;
         Assert.Equal(deviceAllocations, D.Counters.DeviceAllocations);
         if (D.IsHost)
             Assert.True(managedDelta == 0, $"{steps} steps allocated {managedDelta} managed bytes on {D.Name}");
@@ -58,7 +59,7 @@ public abstract class SteadyStateTests(DeviceFixture f) : DeviceTestBase(f)
             double perLaunch = RuntimeBytesPerLaunch(D);
             Assert.True(launches > 0);
             Assert.True(managedDelta <= 2 * perLaunch * launches,
-                $"{steps} steps ({launches} launches) allocated {managedDelta} managed bytes on {D.Name}; the runtime's own cost is about {perLaunch:F0} B per launch");
+                $"{steps} steps ({launches} kernel launches) allocated {managedDelta} managed bytes on {D.Name}; the runtime's own cost is about {perLaunch:F0} B per launch");
         }
         Assert.True(float.IsFinite(lossValue.ToArray()[0]));
     }
@@ -71,12 +72,12 @@ public abstract class SteadyStateTests(DeviceFixture f) : DeviceTestBase(f)
         using var b = D.Zeros(16);
         for (int i = 0; i < 5; i++) D.ActivationBackward(Activation.Gelu, a, a, a, b);
         D.Synchronize();
-        long launches = D.Counters.Launches;
+        long launches = D.Counters.KernelLaunches;
         long managed = GC.GetTotalAllocatedBytes(precise: true);
         for (int i = 0; i < 100; i++) D.ActivationBackward(Activation.Gelu, a, a, a, b);
         D.Synchronize();
         long bytes = GC.GetTotalAllocatedBytes(precise: true) - managed;
-        return (double)bytes / (D.Counters.Launches - launches);
+        return (double)bytes / (D.Counters.KernelLaunches - launches);
     }
 }
 

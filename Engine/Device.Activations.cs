@@ -16,9 +16,7 @@ public sealed partial class Device
         Check(op, nameof(x), x); Check(op, nameof(y), y);
         CheckSameLength(op, nameof(y), y, x);
         if (y.Length == 0) return;
-        if (IsHost) ActivationOp.Host(act, a, x.Host, y.Host);
-        else ActivationOp.Launch(Kernels, act, a, x.View, y.View);
-        Counted();
+        Launch().ActivationForward(act, a, x, y);
     }
 
     /// <summary>
@@ -33,9 +31,7 @@ public sealed partial class Device
         Check(op, nameof(x), x); Check(op, nameof(y), y); Check(op, nameof(dy), dy); Check(op, nameof(dx), dx);
         CheckSameLength(op, nameof(y), y, x); CheckSameLength(op, nameof(dy), dy, x); CheckSameLength(op, nameof(dx), dx, x);
         if (dx.Length == 0) return;
-        if (IsHost) ActivationOp.HostBackward(act, a, x.Host, y.Host, dy.Host, dx.Host);
-        else ActivationOp.LaunchBackward(Kernels, act, a, x.View, y.View, dy.View, dx.View);
-        Counted();
+        Launch().ActivationBackward(act, a, x, y, dy, dx);
     }
 
     /// <summary>Row-wise softmax over the last dimension: y = exp(x - max) / sum(exp(x - max)); y has x's shape and may be x.</summary>
@@ -66,9 +62,7 @@ public sealed partial class Device
         var (rows, cols) = AsMatrix(op, nameof(x), x);
         CheckShape(op, nameof(y), y, x.Shape);
         if (y.Length == 0) return;
-        if (IsHost) SoftmaxOp.Host(log, rows, cols, x.Host, y.Host);
-        else SoftmaxOp.Launch(Kernels, log, rows, cols, x.View, y.View);
-        Counted();
+        Launch().Softmax(log, rows, cols, x, y);
     }
 
     private void SoftmaxBackwardCore(string op, bool log, Tensor y, Tensor dy, Tensor dx)
@@ -77,8 +71,6 @@ public sealed partial class Device
         var (rows, cols) = AsMatrix(op, nameof(y), y);
         CheckShape(op, nameof(dy), dy, y.Shape); CheckShape(op, nameof(dx), dx, y.Shape);
         if (dx.Length == 0) return;
-        if (IsHost) SoftmaxOp.HostBackward(log, rows, cols, y.Host, dy.Host, dx.Host);
-        else SoftmaxOp.LaunchBackward(Kernels, log, rows, cols, y.View, dy.View, dx.View);
-        Counted();
+        Launch().SoftmaxBackward(log, rows, cols, y, dy, dx);
     }
 }

@@ -44,17 +44,7 @@ public sealed partial class Device
         if (x.Length == 0) return;
 
         var a = new BatchNormArgs { N = n, C = c, S = s, Eps = eps, Momentum = momentum, Relu = fuseRelu ? 1 : 0, Training = training ? 1 : 0 };
-        if (IsHost)
-        {
-            BatchNormOp.Host(a, x.Host, gamma.Host, beta.Host, runningMean?.Host ?? default, runningVar?.Host ?? default,
-                saveMean?.Host ?? default, saveInvStd?.Host ?? default, y.Host);
-            Counted();
-            return;
-        }
-        var none = default(ILGPU.ArrayView<float>);
-        int launches = BatchNormOp.Launch(Kernels, a, x.View, gamma.View, beta.View, runningMean?.View ?? none, runningVar?.View ?? none,
-            saveMean?.View ?? none, saveInvStd?.View ?? none, y.View);
-        Counted(launches);
+        Launch().BatchNormForward(a, x, gamma, beta, runningMean, runningVar, saveMean, saveInvStd, y);
     }
 
     /// <summary>
@@ -88,18 +78,7 @@ public sealed partial class Device
         if (x.Length == 0) return;
 
         var a = new BatchNormArgs { N = n, C = c, S = s, Relu = fuseRelu ? 1 : 0, Training = training ? 1 : 0 };
-        if (IsHost)
-        {
-            BatchNormOp.HostBackward(a, x.Host, dy.Host, fuseRelu ? y!.Host : default, gamma.Host, saveMean.Host, saveInvStd.Host,
-                dx.Host, dGamma.Host, dBeta.Host);
-            Counted();
-            return;
-        }
-        // (2C) scratch for the per-channel sums, rented from the pool and given back (launches stay ordered on the stream).
-        using var sums = RentScratch(2 * c);
-        BatchNormOp.LaunchBackward(Kernels, a, x.View, dy.View, fuseRelu ? y!.View : dy.View, gamma.View, saveMean.View, saveInvStd.View,
-            dx.View, dGamma.View, dBeta.View, sums.View);
-        Counted(2);
+        Launch().BatchNormBackward(a, x, dy, fuseRelu ? y : null, gamma, saveMean, saveInvStd, dx, dGamma, dBeta);
     }
 
     private static (int N, int C, int S) BatchNormShape(string op, Tensor x)

@@ -40,10 +40,4 @@ public sealed partial class Device
         if (rows > int.MaxValue) throw new ArgumentOutOfRangeException(argument, rows, $"{op}: at most {int.MaxValue} rows");
         return ((int)rows, cols);
     }
-
-    private void Counted(int launches = 1)
-    {
-        if (IsHost) Interlocked.Add(ref Counters._launches, launches);
-        else Interlocked.Exchange(ref Counters._launches, _kernels!.Launches);
-    }
 }

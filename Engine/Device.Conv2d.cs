@@ -63,14 +63,7 @@ public sealed partial class Device
         CheckNoOverlap(op, nameof(y), y, nameof(w), w);
         if (b is not null) CheckNoOverlap(op, nameof(y), y, nameof(b), b);
         if (y.Length == 0) return;
-        if (IsHost)
-        {
-            Conv2dOp.Host(s, x.Host, w.Host, b?.Host ?? ArraySegment<float>.Empty, y.Host);
-            Counted();
-            return;
-        }
-        using var col = RentScratch(Math.Max(1, Conv2dOp.WorkspaceFloats(s)));
-        Counted(Conv2dOp.Launch(Kernels, s, x.View, w.View, b?.View ?? default, y.View, col.View));
+        Launch().Conv2dForward(s, x, w, b, y);
     }
 
     /// <summary>
@@ -93,14 +86,7 @@ public sealed partial class Device
         CheckNoOverlap(op, nameof(dx), dx, nameof(dy), dy);
         CheckNoOverlap(op, nameof(dx), dx, nameof(w), w);
         if (dx.Length == 0) return;
-        if (IsHost)
-        {
-            Conv2dOp.HostBackwardData(s, dy.Host, w.Host, dx.Host);
-            Counted();
-            return;
-        }
-        using var col = RentScratch(Math.Max(1, Conv2dOp.WorkspaceFloats(s)));
-        Counted(Conv2dOp.LaunchBackwardData(Kernels, s, dy.View, w.View, dx.View, col.View));
+        Launch().Conv2dBackwardData(s, dy, w, dx);
     }
 
     /// <summary>
@@ -130,14 +116,7 @@ public sealed partial class Device
             CheckNoOverlap(op, nameof(db), db, nameof(dw), dw);
         }
         if (s.N == 0 || dw.Length == 0 && db is null) return;
-        if (IsHost)
-        {
-            Conv2dOp.HostBackwardFilter(s, x.Host, dy.Host, dw.Host, db?.Host ?? ArraySegment<float>.Empty);
-            Counted();
-            return;
-        }
-        using var col = RentScratch(Math.Max(1, Conv2dOp.WorkspaceFloats(s)));
-        Counted(Conv2dOp.LaunchBackwardFilter(Kernels, s, x.View, dy.View, dw.View, db?.View ?? default, col.View));
+        Launch().Conv2dBackwardFilter(s, x, dy, dw, db);
     }
 
     /// <summary>

@@ -25,9 +25,7 @@ public sealed partial class Device
         var a = DepthwiseArgs(op, n, c, h, wd, r, s, strideH, strideW, padH, padW, dilationH, dilationW, b is not null);
         CheckShape(op, nameof(y), y, n, c, a.P, a.Q);
         if (y.Length == 0) return;
-        if (IsHost) DepthwiseConv2dOp.Host(a, x.Host, w.Host, b?.Host ?? default, y.Host);
-        else DepthwiseConv2dOp.Launch(Kernels, a, x.View, w.View, b?.View ?? w.View, y.View);
-        Counted();
+        Launch().DepthwiseConv2dForward(a, x, w, b, y);
     }
 
     /// <summary>
@@ -47,9 +45,7 @@ public sealed partial class Device
         var a = DepthwiseArgs(op, n, c, h, wd, r, s, strideH, strideW, padH, padW, dilationH, dilationW, false);
         CheckShape(op, nameof(dy), dy, n, c, a.P, a.Q);
         if (dx.Length == 0) return;
-        if (IsHost) DepthwiseConv2dOp.HostBackwardData(a, dy.Host, w.Host, dx.Host);
-        else DepthwiseConv2dOp.LaunchBackwardData(Kernels, a, dy.View, w.View, dx.View);
-        Counted();
+        Launch().DepthwiseConv2dBackwardData(a, dy, w, dx);
     }
 
     /// <summary>
@@ -71,9 +67,7 @@ public sealed partial class Device
         var a = DepthwiseArgs(op, n, c, h, wd, r, s, strideH, strideW, padH, padW, dilationH, dilationW, db is not null);
         CheckShape(op, nameof(dy), dy, n, c, a.P, a.Q);
         if (dw.Length == 0) return;
-        if (IsHost) DepthwiseConv2dOp.HostBackwardFilter(a, x.Host, dy.Host, dw.Host, db?.Host ?? default);
-        else DepthwiseConv2dOp.LaunchBackwardFilter(Kernels, a, x.View, dy.View, dw.View, db?.View ?? dw.View);
-        Counted();
+        Launch().DepthwiseConv2dBackwardFilter(a, x, dy, dw, db);
     }
 
     private static (int N, int C, int H, int W) DepthwiseDims(string op, string argument, Tensor t)

@@ -26,8 +26,6 @@ public sealed partial class Device
         if (!(p >= 0f && p <= 1f))
             throw new ArgumentOutOfRangeException(nameof(p), p, $"{op}: dropout probability p must be in [0, 1], got {p}");
         if (y.Length == 0) return;
-        if (IsHost) DropoutOp.Host(p, seed, step, x.Host, y.Host);
-        else DropoutOp.Launch(Kernels, p, seed, step, x.View, y.View);
-        Counted();
+        Launch().Dropout(p, seed, step, x, y);
     }
 }

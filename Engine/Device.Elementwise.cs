@@ -16,9 +16,7 @@ public sealed partial class Device
         Check(name, nameof(a), a); Check(name, nameof(b), b); Check(name, nameof(c), c);
         CheckSameLength(name, nameof(b), b, a); CheckSameLength(name, nameof(c), c, a);
         if (c.Length == 0) return;
-        if (IsHost) ElementwiseOp.Host(op, a.Host, b.Host, c.Host);
-        else ElementwiseOp.Launch(Kernels, op, a.View, b.View, c.View);
-        Counted();
+        Launch().Binary(op, a, b, c);
     }
 
     /// <summary>y = alpha * x (y may be x).</summary>
@@ -26,9 +24,7 @@ public sealed partial class Device
     {
         Check("Scale", nameof(x), x); Check("Scale", nameof(y), y); CheckSameLength("Scale", nameof(y), y, x);
         if (y.Length == 0) return;
-        if (IsHost) ElementwiseOp.HostScale(alpha, x.Host, y.Host);
-        else ElementwiseOp.LaunchScale(Kernels, alpha, x.View, y.View);
-        Counted();
+        Launch().Scale(alpha, x, y);
     }
 
     /// <summary>y += alpha * x.</summary>
@@ -36,9 +32,7 @@ public sealed partial class Device
     {
         Check("Axpy", nameof(x), x); Check("Axpy", nameof(y), y); CheckSameLength("Axpy", nameof(y), y, x);
         if (y.Length == 0) return;
-        if (IsHost) ElementwiseOp.HostAxpy(alpha, x.Host, y.Host);
-        else ElementwiseOp.LaunchAxpy(Kernels, alpha, x.View, y.View);
-        Counted();
+        Launch().Axpy(alpha, x, y);
     }
 
     /// <summary>Sets every element of <paramref name="x"/> to <paramref name="value"/>.</summary>
@@ -49,20 +43,13 @@ public sealed partial class Device
         FillCore(x, value);
     }
 
-    private void FillCore(Tensor x, float value)
-    {
-        if (IsHost) ElementwiseOp.HostFill(value, x.Host);
-        else ElementwiseOp.LaunchFill(Kernels, value, x.View);
-        Counted();
-    }
+    private void FillCore(Tensor x, float value) => Launch().Fill(x, value);
 
     /// <summary>dst = src (same element count and type; shapes may differ).</summary>
     public void Copy(Tensor src, Tensor dst)
     {
         Check("Copy", nameof(src), src, src.DType); Check("Copy", nameof(dst), dst, src.DType); CheckSameLength("Copy", nameof(dst), dst, src);
         if (dst.Length == 0) return;
-        if (IsHost) ElementwiseOp.HostCopy(src.Host, dst.Host);
-        else ElementwiseOp.LaunchCopy(Kernels, src.View, dst.View);
-        Counted();
+        Launch().Copy(src, dst);
     }
 }

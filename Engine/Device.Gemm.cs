@@ -57,13 +57,7 @@ public sealed partial class Device
 
         if (m == 0 || n == 0) return;
         float actAlpha = activationAlpha ?? ActivationMath.DefaultAlpha(activation);
-        if (IsHost)
-            GemmOp.Host(transA, transB, m, n, k, alpha, a.Host, b.Host, beta, c.Host,
-                bias?.Host ?? ArraySegment<float>.Empty, activation, actAlpha);
-        else
-            GemmOp.Launch(Kernels, transA, transB, m, n, k, alpha, a.View, b.View, beta, c.View,
-                bias?.View ?? default, activation, actAlpha);
-        Counted();
+        Launch().Gemm(transA, transB, m, n, k, alpha, a, b, beta, c, bias, activation, actAlpha);
     }
 
     private static void CheckRank2(string op, string argument, Tensor t, string expected)

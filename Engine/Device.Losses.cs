@@ -1,3 +1,4 @@
+using GpuNet.Backends;
 using GpuNet.Kernels;
 
 namespace GpuNet;
@@ -21,18 +22,8 @@ public sealed partial class Device
     /// <param name="gradScale">Multiplies the gradient (not the loss); finite.</param>
     public void MeanSquaredError(Tensor pred, Tensor target, Tensor loss, Tensor? gradPred,
         LossReduction reduction = LossReduction.Mean, float gradScale = 1f)
-    {
-        const string op = "MeanSquaredError";
-        CheckElementwiseLoss(op, nameof(pred), pred, nameof(target), target, loss, nameof(gradPred), gradPred, reduction, gradScale);
-        if (pred.Length == 0) { FillEmptyLoss(loss, reduction); return; }
-        if (IsHost) MseLossOp.Host(pred.Host, target.Host, loss.Host, gradPred?.Host ?? default, reduction, gradScale);
-        else
-        {
-            using var partial = RentScratch(LossCommon.PartialCount((int)pred.Length));
-            MseLossOp.Launch(Kernels, pred.View, target.View, loss.View, gradPred?.View ?? default, gradPred is not null, partial.View, reduction, gradScale);
-        }
-        Counted();
-    }
+        => PointwiseLoss(PointwiseLossKind.MeanSquaredError, "MeanSquaredError", nameof(pred), pred, nameof(target), target,
+            loss, nameof(gradPred), gradPred, reduction, gradScale);
 
     /// <summary>
     /// Binary cross-entropy on logits, like PyTorch's <c>BCEWithLogitsLoss</c> (no weights): per element
@@ -47,18 +38,8 @@ public sealed partial class Device
     /// <param name="gradScale">Multiplies the gradient (not the loss); finite.</param>
     public void BceWithLogits(Tensor logits, Tensor targets, Tensor loss, Tensor? gradLogits,
         LossReduction reduction = LossReduction.Mean, float gradScale = 1f)
-    {
-        const string op = "BceWithLogits";
-        CheckElementwiseLoss(op, nameof(logits), logits, nameof(targets), targets, loss, nameof(gradLogits), gradLogits, reduction, gradScale);
-        if (logits.Length == 0) { FillEmptyLoss(loss, reduction); return; }
-        if (IsHost) BceWithLogitsLossOp.Host(logits.Host, targets.Host, loss.Host, gradLogits?.Host ?? default, reduction, gradScale);
-        else
-        {
-            using var partial = RentScratch(LossCommon.PartialCount((int)logits.Length));
-            BceWithLogitsLossOp.Launch(Kernels, logits.View, targets.View, loss.View, gradLogits?.View ?? default, gradLogits is not null, partial.View, reduction, gradScale);
-        }
-        Counted();
-    }
+        => PointwiseLoss(PointwiseLossKind.BceWithLogits, "BceWithLogits", nameof(logits), logits, nameof(targets), targets,
+            loss, nameof(gradLogits), gradLogits, reduction, gradScale);
 
     /// <summary>
     /// Binary hinge loss: per element max(0, 1 - s z) with s = +1 where target &gt; 0 and -1 otherwise, so targets in
@@ -73,18 +54,8 @@ public sealed partial class Device
     /// <param name="gradScale">Multiplies the gradient (not the loss); finite.</param>
     public void BinaryHinge(Tensor scores, Tensor targets, Tensor loss, Tensor? gradScores,
         LossReduction reduction = LossReduction.Mean, float gradScale = 1f)
-    {
-        const string op = "BinaryHinge";
-        CheckElementwiseLoss(op, nameof(scores), scores, nameof(targets), targets, loss, nameof(gradScores), gradScores, reduction, gradScale);
-        if (scores.Length == 0) { FillEmptyLoss(loss, reduction); return; }
-        if (IsHost) HingeLossOp.Host(scores.Host, targets.Host, loss.Host, gradScores?.Host ?? default, reduction, gradScale);
-        else
-        {
-            using var partial = RentScratch(LossCommon.PartialCount((int)scores.Length));
-            HingeLossOp.Launch(Kernels, scores.View, targets.View, loss.View, gradScores?.View ?? default, gradScores is not null, partial.View, reduction, gradScale);
-        }
-        Counted();
-    }
+        => PointwiseLoss(PointwiseLossKind.BinaryHinge, "BinaryHinge", nameof(scores), scores, nameof(targets), targets,
+            loss, nameof(gradScores), gradScores, reduction, gradScale);
 
     /// <summary>
     /// Softmax cross-entropy on logits with class labels, exactly PyTorch's
@@ -103,21 +74,8 @@ public sealed partial class Device
     /// <param name="gradScale">Multiplies the gradient (not the loss); finite.</param>
     public void SoftmaxCrossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor? gradLogits,
         LossReduction reduction = LossReduction.Mean, float labelSmoothing = 0f, float gradScale = 1f)
-    {
-        const string op = "SoftmaxCrossEntropy";
-        var (rows, classes) = CheckClassLoss(op, nameof(logits), logits, labels, loss, nameof(gradLogits), gradLogits, reduction, gradScale);
-        if (!(labelSmoothing >= 0f && labelSmoothing < 1f))
-            throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing, $"{op}: 'labelSmoothing' must lie in [0, 1), got {labelSmoothing}");
-        if (rows == 0 || classes == 0) { FillEmptyLoss(loss, reduction); return; }
-        if (IsHost) SoftmaxCrossEntropyLossOp.Host(logits.Host, labels.Host, loss.Host, gradLogits?.Host ?? default, rows, classes, reduction, labelSmoothing, gradScale);
-        else
-        {
-            using var rowLoss = RentScratch(rows);
-            SoftmaxCrossEntropyLossOp.Launch(Kernels, logits.View, labels.View.Cast<int>(), loss.View, gradLogits?.View ?? default, gradLogits is not null,
-                rowLoss.View, rows, classes, reduction, labelSmoothing, gradScale);
-        }
-        Counted();
-    }
+        => ClassLoss(ClassLossKind.SoftmaxCrossEntropy, "SoftmaxCrossEntropy", nameof(logits), logits, labels,
+            loss, nameof(gradLogits), gradLogits, reduction, labelSmoothing, gradScale);
 
     /// <summary>
     /// Multi-class hinge loss, Weston-Watkins, exactly PyTorch's <c>MultiMarginLoss(p=1, margin=1)</c> (no weights):
@@ -133,39 +91,34 @@ public sealed partial class Device
     /// <param name="gradScale">Multiplies the gradient (not the loss); finite.</param>
     public void MultiMarginHinge(Tensor scores, Tensor labels, Tensor loss, Tensor? gradScores,
         LossReduction reduction = LossReduction.Mean, float gradScale = 1f)
-    {
-        const string op = "MultiMarginHinge";
-        var (rows, classes) = CheckClassLoss(op, nameof(scores), scores, labels, loss, nameof(gradScores), gradScores, reduction, gradScale);
-        if (rows == 0 || classes == 0) { FillEmptyLoss(loss, reduction); return; }
-        if (IsHost) MultiMarginLossOp.Host(scores.Host, labels.Host, loss.Host, gradScores?.Host ?? default, rows, classes, reduction, gradScale);
-        else
-        {
-            using var rowLoss = RentScratch(rows);
-            MultiMarginLossOp.Launch(Kernels, scores.View, labels.View.Cast<int>(), loss.View, gradScores?.View ?? default, gradScores is not null,
-                rowLoss.View, rows, classes, reduction, gradScale);
-        }
-        Counted();
-    }
+        => ClassLoss(ClassLossKind.MultiMarginHinge, "MultiMarginHinge", nameof(scores), scores, labels,
+            loss, nameof(gradScores), gradScores, reduction, 0f, gradScale);
 
-    // ---- validation -----------------------------------------------------------------------------------------------
+    // ---- validation and dispatch --------------------------------------------------------------------------------------
 
-    private void CheckElementwiseLoss(string op, string inputName, Tensor input, string targetName, Tensor target, Tensor loss,
-        string gradName, Tensor? grad, LossReduction reduction, float gradScale)
+    private void PointwiseLoss(PointwiseLossKind kind, string op, string inputName, Tensor input, string targetName, Tensor target,
+        Tensor loss, string gradName, Tensor? grad, LossReduction reduction, float gradScale)
     {
         Check(op, inputName, input); Check(op, targetName, target);
         CheckShape(op, targetName, target, input.Shape);
         CheckLossCommon(op, inputName, input, loss, gradName, grad, reduction, gradScale);
+        if (input.Length == 0) { FillEmptyLoss(loss, reduction); return; }
+        Launch().PointwiseLoss(kind, input, target, loss, grad, reduction, gradScale);
     }
 
-    private (int Rows, int Classes) CheckClassLoss(string op, string inputName, Tensor input, Tensor labels, Tensor loss,
-        string gradName, Tensor? grad, LossReduction reduction, float gradScale)
+    // labelSmoothing is validated for every kind (callers without it pass 0) and read by softmax cross-entropy only.
+    private void ClassLoss(ClassLossKind kind, string op, string inputName, Tensor input, Tensor labels, Tensor loss,
+        string gradName, Tensor? grad, LossReduction reduction, float labelSmoothing, float gradScale)
     {
         Check(op, inputName, input);
         Check(op, nameof(labels), labels, DType.Int32);
         var (rows, classes) = AsMatrix(op, inputName, input);
         CheckShape(op, nameof(labels), labels, input.Shape[..^1]);
         CheckLossCommon(op, inputName, input, loss, gradName, grad, reduction, gradScale);
-        return (rows, classes);
+        if (!(labelSmoothing >= 0f && labelSmoothing < 1f))
+            throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing, $"{op}: 'labelSmoothing' must lie in [0, 1), got {labelSmoothing}");
+        if (rows == 0 || classes == 0) { FillEmptyLoss(loss, reduction); return; }
+        Launch().ClassLoss(kind, input, labels, loss, grad, rows, classes, reduction, labelSmoothing, gradScale);
     }
 
     private void CheckLossCommon(string op, string inputName, Tensor input, Tensor loss, string gradName, Tensor? grad,

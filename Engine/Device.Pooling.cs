@@ -18,14 +18,8 @@ public sealed partial class Device
     /// <exception cref="ArgumentException">The padded input is smaller than the window (no output), or indices is not Int32.</exception>
     public void MaxPool2dForward(Tensor x, Tensor y, Tensor indices, int kernelH, int kernelW, int strideH, int strideW, int padH = 0, int padW = 0)
     {
-        const string op = "MaxPool2dForward";
-        Check(op, nameof(x), x); Check(op, nameof(y), y); Check(op, nameof(indices), indices, DType.Int32);
-        var a = PoolGeometry(op, nameof(x), x, kernelH, kernelW, strideH, strideW, padH, padW, true);
-        CheckShape(op, nameof(y), y, a.N, a.C, a.P, a.Q); CheckShape(op, nameof(indices), indices, a.N, a.C, a.P, a.Q);
-        if (y.Length == 0) return;
-        if (IsHost) MaxPool2dOp.Host(a, x.Host, y.Host, indices.Host);
-        else MaxPool2dOp.Launch(Kernels, a, x.View, y.View, indices.View.Cast<int>());
-        Counted();
+        var a = Pool2dChecks("MaxPool2dForward", nameof(x), x, nameof(y), y, indices, kernelH, kernelW, strideH, strideW, padH, padW, true);
+        if (a.N > 0) Launch().MaxPool2dForward(a, x, y, indices);
     }
 
     /// <summary>
@@ -39,14 +33,8 @@ public sealed partial class Device
     /// <exception cref="ArgumentException">The padded input is smaller than the window, or indices is not Int32.</exception>
     public void MaxPool2dBackward(Tensor dy, Tensor indices, Tensor dx, int kernelH, int kernelW, int strideH, int strideW, int padH = 0, int padW = 0)
     {
-        const string op = "MaxPool2dBackward";
-        Check(op, nameof(dy), dy); Check(op, nameof(indices), indices, DType.Int32); Check(op, nameof(dx), dx);
-        var a = PoolGeometry(op, nameof(dx), dx, kernelH, kernelW, strideH, strideW, padH, padW, true);
-        CheckShape(op, nameof(dy), dy, a.N, a.C, a.P, a.Q); CheckShape(op, nameof(indices), indices, a.N, a.C, a.P, a.Q);
-        if (dx.Length == 0) return;
-        if (IsHost) MaxPool2dOp.HostBackward(a, dy.Host, indices.Host, dx.Host);
-        else MaxPool2dOp.LaunchBackward(Kernels, a, dy.View, indices.View.Cast<int>(), dx.View);
-        Counted();
+        var a = Pool2dChecks("MaxPool2dBackward", nameof(dx), dx, nameof(dy), dy, indices, kernelH, kernelW, strideH, strideW, padH, padW, true);
+        if (a.N > 0) Launch().MaxPool2dBackward(a, dy, indices, dx);
     }
 
     /// <summary>
@@ -59,14 +47,8 @@ public sealed partial class Device
     /// <exception cref="ArgumentException">The padded input is smaller than the window.</exception>
     public void AvgPool2dForward(Tensor x, Tensor y, int kernelH, int kernelW, int strideH, int strideW, int padH = 0, int padW = 0, bool countIncludePad = true)
     {
-        const string op = "AvgPool2dForward";
-        Check(op, nameof(x), x); Check(op, nameof(y), y);
-        var a = PoolGeometry(op, nameof(x), x, kernelH, kernelW, strideH, strideW, padH, padW, countIncludePad);
-        CheckShape(op, nameof(y), y, a.N, a.C, a.P, a.Q);
-        if (y.Length == 0) return;
-        if (IsHost) AvgPool2dOp.Host(a, x.Host, y.Host);
-        else AvgPool2dOp.Launch(Kernels, a, x.View, y.View);
-        Counted();
+        var a = Pool2dChecks("AvgPool2dForward", nameof(x), x, nameof(y), y, null, kernelH, kernelW, strideH, strideW, padH, padW, countIncludePad);
+        if (a.N > 0) Launch().AvgPool2dForward(a, x, y);
     }
 
     /// <summary>
@@ -78,14 +60,8 @@ public sealed partial class Device
     /// <exception cref="ArgumentException">The padded input is smaller than the window.</exception>
     public void AvgPool2dBackward(Tensor dy, Tensor dx, int kernelH, int kernelW, int strideH, int strideW, int padH = 0, int padW = 0, bool countIncludePad = true)
     {
-        const string op = "AvgPool2dBackward";
-        Check(op, nameof(dy), dy); Check(op, nameof(dx), dx);
-        var a = PoolGeometry(op, nameof(dx), dx, kernelH, kernelW, strideH, strideW, padH, padW, countIncludePad);
-        CheckShape(op, nameof(dy), dy, a.N, a.C, a.P, a.Q);
-        if (dx.Length == 0) return;
-        if (IsHost) AvgPool2dOp.HostBackward(a, dy.Host, dx.Host);
-        else AvgPool2dOp.LaunchBackward(Kernels, a, dy.View, dx.View);
-        Counted();
+        var a = Pool2dChecks("AvgPool2dBackward", nameof(dx), dx, nameof(dy), dy, null, kernelH, kernelW, strideH, strideW, padH, padW, countIncludePad);
+        if (a.N > 0) Launch().AvgPool2dBackward(a, dy, dx);
     }
 
     /// <summary>Global average pooling forward: x: (N, C, H, W) -> y: (N, C), the mean of each H x W plane.</summary>
@@ -93,14 +69,8 @@ public sealed partial class Device
     /// <exception cref="ArgumentException">H * W = 0 with N * C &gt; 0 (the mean of nothing).</exception>
     public void GlobalAvgPoolForward(Tensor x, Tensor y)
     {
-        const string op = "GlobalAvgPoolForward";
-        Check(op, nameof(x), x); Check(op, nameof(y), y);
-        var (planes, size) = GlobalPoolShape(op, nameof(x), x);
-        CheckShape(op, nameof(y), y, x.Dim(0), x.Dim(1));
-        if (planes == 0) return;
-        if (IsHost) GlobalAvgPoolOp.Host(planes, size, x.Host, y.Host);
-        else GlobalAvgPoolOp.Launch(Kernels, planes, size, x.View, y.View);
-        Counted();
+        var (planes, size) = GlobalPoolChecks("GlobalAvgPoolForward", nameof(x), x, nameof(y), y);
+        if (planes > 0) Launch().GlobalAvgPoolForward(planes, size, x, y);
     }
 
     /// <summary>Global average pooling backward: dx[n, c, h, w] = dy[n, c] / (H * W) (overwrites dx). dy: (N, C); dx: (N, C, H, W) gives H and W.</summary>
@@ -108,30 +78,31 @@ public sealed partial class Device
     /// <exception cref="ArgumentException">H * W = 0 with N * C &gt; 0.</exception>
     public void GlobalAvgPoolBackward(Tensor dy, Tensor dx)
     {
-        const string op = "GlobalAvgPoolBackward";
-        Check(op, nameof(dy), dy); Check(op, nameof(dx), dx);
-        var (planes, size) = GlobalPoolShape(op, nameof(dx), dx);
-        CheckShape(op, nameof(dy), dy, dx.Dim(0), dx.Dim(1));
-        if (planes == 0) return;
-        if (IsHost) GlobalAvgPoolOp.HostBackward(planes, size, dy.Host, dx.Host);
-        else GlobalAvgPoolOp.LaunchBackward(Kernels, planes, size, dy.View, dx.View);
-        Counted();
+        var (planes, size) = GlobalPoolChecks("GlobalAvgPoolBackward", nameof(dx), dx, nameof(dy), dy);
+        if (planes > 0) Launch().GlobalAvgPoolBackward(planes, size, dy, dx);
     }
 
-    private static (int Planes, int Size) GlobalPoolShape(string op, string argument, Tensor t)
+    // t: (N, C, H, W) (x for the forward, dx for the backward); pooled: (N, C) (y or dy).
+    private (int Planes, int Size) GlobalPoolChecks(string op, string argument, Tensor t, string pooledName, Tensor pooled)
     {
+        Check(op, argument, t); Check(op, pooledName, pooled);
         if (t.Rank != 4)
             throw new ShapeMismatchException(op, "(N, C, H, W)", ShapeUtil.Format(t.Shape), $"argument '{argument}' must have rank 4");
         int planes = t.Dim(0) * t.Dim(1), size = t.Dim(2) * t.Dim(3);   // both <= t.Length <= int.MaxValue when nonzero
         if (planes > 0 && size == 0)
             throw new ArgumentException($"{op}: '{argument}' has empty planes (H, W) = ({t.Dim(2)}, {t.Dim(3)}): the mean needs H * W >= 1", argument);
+        CheckShape(op, pooledName, pooled, t.Dim(0), t.Dim(1));
         return (planes, size);
     }
 
-    // Validates the window against the input (N, C, H, W) of t (x for forwards, dx for backwards), PyTorch's rules.
-    private static Pool2dArgs PoolGeometry(string op, string argument, Tensor t, int kernelH, int kernelW, int strideH, int strideW,
-        int padH, int padW, bool countIncludePad)
+    // Checks the tensors and validates the window against the input (N, C, H, W) of t (x for forwards, dx for
+    // backwards), PyTorch's rules; pooled (y or dy) and the max pool's int32 indices must be (N, C, P, Q). Only the
+    // batch may be 0, so the op has work exactly when N > 0.
+    private Pool2dArgs Pool2dChecks(string op, string argument, Tensor t, string pooledName, Tensor pooled, Tensor? indices,
+        int kernelH, int kernelW, int strideH, int strideW, int padH, int padW, bool countIncludePad)
     {
+        Check(op, argument, t); Check(op, pooledName, pooled);
+        if (indices is not null) Check(op, nameof(indices), indices, DType.Int32);
         if (t.Rank != 4)
             throw new ShapeMismatchException(op, "(N, C, H, W)", ShapeUtil.Format(t.Shape), $"argument '{argument}' must have rank 4");
         if (t.Dim(1) == 0 || t.Dim(2) == 0 || t.Dim(3) == 0)
@@ -143,7 +114,10 @@ public sealed partial class Device
         if ((long)h + 2L * padH < kernelH || (long)w + 2L * padW < kernelW)
             throw new ArgumentException($"{op}: the padded input (H + 2 padH, W + 2 padW) = ({(long)h + 2L * padH}, {(long)w + 2L * padW}) of '{argument}' {ShapeUtil.Format(t.Shape)} " +
                 $"is smaller than the window (kernelH, kernelW) = ({kernelH}, {kernelW}): the output size would be < 1", argument);
-        return Pool2dArgs.Create(t.Dim(0), t.Dim(1), h, w, kernelH, kernelW, strideH, strideW, padH, padW, countIncludePad);
+        var a = Pool2dArgs.Create(t.Dim(0), t.Dim(1), h, w, kernelH, kernelW, strideH, strideW, padH, padW, countIncludePad);
+        CheckShape(op, pooledName, pooled, a.N, a.C, a.P, a.Q);
+        if (indices is not null) CheckShape(op, nameof(indices), indices, a.N, a.C, a.P, a.Q);
+        return a;
     }
 
     private static void PositiveWindow(string op, string name, int value)

@@ -32,23 +32,14 @@ public sealed partial class Device
 
     /// <summary>
     /// result[0] = the sum of every element of <paramref name="x"/> (any shape), computed with compensated float32
-    /// partial sums on ILGPU (two launches) and float64 accumulators on the host. result: (1) (overwrite).
+    /// partial sums on ILGPU (two kernels) and float64 accumulators on the host; one launch. result: (1) (overwrite).
     /// </summary>
     public void Sum(Tensor x, Tensor result)
     {
         const string op = "Sum";
         Check(op, nameof(x), x); Check(op, nameof(result), result);
         CheckShape(op, nameof(result), result, 1);
-        if (IsHost)
-        {
-            result.Host.AsSpan()[0] = (float)GlobalSumOp.Host(x.Host);
-            Counted();
-            return;
-        }
-        // The partials scratch is rented from the pool and given back before returning (see RentScratch).
-        using var partials = RentScratch(2 * GlobalSumOp.PartialCount(Kernels.Accelerator, x.Length));
-        GlobalSumOp.Launch(Kernels, x.View, partials.View, result.View);
-        Counted(2);
+        Launch().Sum(x, result);
     }
 
     /// <summary>The sum of every element of <paramref name="x"/>, copied to the host (see <see cref="Sum(Tensor, Tensor)"/>).</summary>
@@ -73,9 +64,7 @@ public sealed partial class Device
         var (rows, cols) = Matrix(op, x, needCols: true);
         CheckShape(op, nameof(indices), indices, rows);
         if (rows == 0) return;
-        if (IsHost) ArgmaxOp.Host(rows, cols, x.Host, indices.Host);
-        else ArgmaxOp.Launch(Kernels, rows, cols, x.View, indices.View.Cast<int>());
-        Counted();
+        Launch().ArgmaxRows(rows, cols, x, indices);
     }
 
     private void Rows(ReduceOp reduce, string op, Tensor x, Tensor y)
@@ -84,9 +73,7 @@ public sealed partial class Device
         var (rows, cols) = Matrix(op, x, needCols: reduce != ReduceOp.Sum);
         CheckShape(op, nameof(y), y, rows);
         if (rows == 0) return;
-        if (IsHost) ReductionOp.HostRows(reduce, rows, cols, x.Host, y.Host);
-        else ReductionOp.LaunchRows(Kernels, reduce, rows, cols, x.View, y.View);
-        Counted();
+        Launch().ReduceRows(reduce, rows, cols, x, y);
     }
 
     private void Cols(ReduceOp reduce, string op, Tensor x, Tensor y, float beta)
@@ -99,9 +86,7 @@ public sealed partial class Device
             throw new ShapeMismatchException(op, "(rows >= 1, cols)", ShapeUtil.Format(x.Shape), $"argument 'x': {reduce} over 0 rows is undefined");
         CheckShape(op, nameof(y), y, cols);
         if (cols == 0) return;
-        if (IsHost) ReductionOp.HostCols(reduce, rows, cols, x.Host, beta, y.Host);
-        else ReductionOp.LaunchCols(Kernels, reduce, rows, cols, x.View, beta, y.View);
-        Counted();
+        Launch().ReduceCols(reduce, rows, cols, x, beta, y);
     }
 
     /// <summary>(rows, cols) of x; rows = product of the leading dimensions. With needCols, cols = 0 is rejected when rows &gt; 0.</summary>

@@ -1,10 +1,7 @@
-using System.Runtime.InteropServices;
+using GpuNet.Backends;
 using GpuNet.Kernels;
 using ILGPU;
 using ILGPU.Runtime;
-using ILGPU.Runtime.CPU;
-using ILGPU.Runtime.Cuda;
-using ILGPU.Runtime.OpenCL;
 
 namespace GpuNet;
 
@@ -34,27 +31,26 @@ public sealed record DeviceInfo(string Name, DeviceKind Kind, string Description
 /// <summary>
 /// One place tensors live and ops run: the host SIMD path (<c>cpu</c>) or an ILGPU accelerator (<c>cuda</c>,
 /// <c>opencl</c>, <c>ilgpu-cpu</c>). A device owns a caching pool: a disposed tensor's buffer is kept and handed to
-/// the next allocation of the same length, so steady-state training allocates nothing. Ops validate shapes and
-/// devices of their arguments, then run the op's host implementation or launch its kernel; every launch is counted.
+/// the next allocation of the same length, so steady-state training allocates nothing. Each op validates its
+/// arguments (alive, on this device, dtype, shapes) once, then dispatches once to the device's backend (the host SIMD
+/// code or the ILGPU kernels) and counts one launch, so launch counts agree across devices.
 /// </summary>
 public sealed partial class Device : IDisposable
 {
     /// <summary>Environment variable that selects the device when none is named.</summary>
     public const string EnvironmentVariable = "GPUNET_DEVICE";
 
-    private readonly Context? _context;
-    private readonly Accelerator? _accelerator;
-    private readonly KernelCache? _kernels;
+    private readonly Backend _backend;
     private readonly Dictionary<long, Stack<DeviceBuffer>> _pool = new();
     private readonly object _poolLock = new();
     private bool _disposed;
 
+    // The host backend when there is no accelerator; otherwise the ILGPU backend, which takes over the context too.
     private Device(DeviceInfo info, Context? context, Accelerator? accelerator)
     {
         Info = info;
-        _context = context;
-        _accelerator = accelerator;
-        if (accelerator is not null) _kernels = new KernelCache(accelerator);
+        _backend = accelerator is null ? new HostBackend() : new IlgpuBackend(this, context!, accelerator);
+        Counters = new DeviceCounters(_backend);
     }
 
     /// <summary>Name, kind and properties.</summary>
@@ -64,10 +60,21 @@ public sealed partial class Device : IDisposable
     /// <summary>The device kind.</summary>
     public DeviceKind Kind => Info.Kind;
     /// <summary>Launch, copy and memory counters.</summary>
-    public DeviceCounters Counters { get; } = new();
-    /// <summary>True for the host SIMD path.</summary>
-    public bool IsHost => _accelerator is null;
-    internal KernelCache Kernels => _kernels ?? throw new InvalidOperationException("the cpu device has no kernel cache");
+    public DeviceCounters Counters { get; }
+    /// <summary>True for the host SIMD path (the <c>cpu</c> device), false for an ILGPU accelerator.</summary>
+    public bool IsHost => _backend is HostBackend;
+    internal KernelCache Kernels => (_backend as IlgpuBackend)?.Kernels ?? throw new InvalidOperationException("the cpu device has no kernel cache");
+
+    /// <summary>
+    /// The one place an op dispatches: counts one launch and returns the backend that runs it. Every op method calls
+    /// it exactly once, after validating and after returning early for empty tensors, so <see cref="DeviceCounters.Launches"/>
+    /// counts Device op calls and agrees across backends.
+    /// </summary>
+    private Backend Launch()
+    {
+        Interlocked.Increment(ref Counters._launches);
+        return _backend;
+    }
 
     // ---- memory -------------------------------------------------------------------------------------------------
 
@@ -117,13 +124,6 @@ public sealed partial class Device : IDisposable
         return t;
     }
 
-    /// <summary>
-    /// Workspace for one op call, rented from the caching pool and given back by Dispose. Unlike a Tensor it is a
-    /// struct, so a steady-state call allocates neither device nor managed memory. Launches stay ordered on the
-    /// device's stream, so giving the buffer back before the kernels ran is safe.
-    /// </summary>
-    internal Scratch RentScratch(int length) => new(this, Rent(length), length);
-
     /// <summary>Frees every buffer the caching pool holds.</summary>
     public void TrimPool()
     {
@@ -140,9 +140,10 @@ public sealed partial class Device : IDisposable
     }
 
     /// <summary>Waits until every launched kernel has finished.</summary>
-    public void Synchronize() => _accelerator?.Synchronize();
+    public void Synchronize() => _backend.Synchronize();
 
-    private DeviceBuffer Rent(long length)
+    /// <summary>A buffer of <paramref name="length"/> elements from the pool, else newly allocated; counted live.</summary>
+    internal DeviceBuffer Rent(long length)
     {
         lock (_poolLock)
         {
@@ -153,7 +154,7 @@ public sealed partial class Device : IDisposable
                 return reused;
             }
         }
-        DeviceBuffer b = _accelerator is null ? new HostBuffer(this, length) : new IlgpuBuffer(this, _accelerator, length);
+        var b = _backend.Allocate(this, length);
         Interlocked.Increment(ref Counters._allocations);
         Counters.Allocated(b.Bytes);
         return b;
@@ -175,20 +176,14 @@ public sealed partial class Device : IDisposable
     internal void CopyToHost(Tensor source, Span<float> destination)
     {
         if (source.Length == 0) return;
-        if (IsHost) source.Host.AsSpan().CopyTo(destination);
-        else
-        {
-            _accelerator!.Synchronize();
-            source.View.CopyToCPU(destination);
-        }
+        _backend.CopyToHost(source, destination);
         Interlocked.Increment(ref Counters._deviceToHost);
     }
 
     internal void CopyFromHost(ReadOnlySpan<float> source, Tensor destination)
     {
         if (destination.Length == 0) return;
-        if (IsHost) source.CopyTo(destination.Host.AsSpan());
-        else destination.View.CopyFromCPU(source);
+        _backend.CopyFromHost(source, destination);
         Interlocked.Increment(ref Counters._hostToDevice);
     }
 
@@ -197,23 +192,13 @@ public sealed partial class Device : IDisposable
         if (_disposed) throw new ObjectDisposedException(nameof(Device), $"device '{Name}' was disposed");
     }
 
-    /// <summary>A rented workspace; see <see cref="RentScratch"/>.</summary>
-    internal readonly struct Scratch(Device device, DeviceBuffer buffer, int length) : IDisposable
-    {
-        public int Length => length;
-        public ArrayView<float> View => ((IlgpuBuffer)buffer).Memory.View.SubView(0, length);
-        public ArraySegment<float> Host => new(((HostBuffer)buffer).Array, 0, length);
-        public void Dispose() => device.Release(buffer);
-    }
-
     /// <summary>Frees the pool and the accelerator. Tensors still alive become unusable.</summary>
     public void Dispose()
     {
         if (_disposed) return;
         TrimPool();
         _disposed = true;
-        _accelerator?.Dispose();
-        _context?.Dispose();
+        _backend.Dispose();
     }
 
     /// <inheritdoc/>

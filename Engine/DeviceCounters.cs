@@ -1,15 +1,30 @@
+using GpuNet.Backends;
+
 namespace GpuNet;
 
 /// <summary>
-/// What a device has done and holds: kernel launches, host&lt;-&gt;device copies, live buffers and bytes, the peak, and
+/// What a device has done and holds: launches, host&lt;-&gt;device copies, live buffers and bytes, the peak, and
 /// how often the caching pool had to allocate for real. Values are read atomically; <see cref="Snapshot"/> copies them.
 /// </summary>
 public sealed class DeviceCounters
 {
+    private readonly Backend _backend;
     internal long _launches, _hostToDevice, _deviceToHost, _liveBytes, _liveBuffers, _peakBytes, _allocations, _pooledBytes;
 
-    /// <summary>Kernel launches (on the <c>cpu</c> device: host op calls).</summary>
+    internal DeviceCounters(Backend backend) => _backend = backend;
+
+    /// <summary>
+    /// Device ops dispatched: one per call of a <see cref="Device"/> op method that does work (0 for a call on empty
+    /// tensors), whatever the backend runs for it. The same model counts the same launches per step on every device;
+    /// this is the unit of the graph executor and of <see cref="Nn.ModelSummary.LaunchesPerTrainingStep"/>.
+    /// </summary>
     public long Launches => Interlocked.Read(ref _launches);
+    /// <summary>
+    /// ILGPU kernels actually launched (0 on the <c>cpu</c> device, which runs host code). At least
+    /// <see cref="Launches"/> on an accelerator: some ops launch several kernels (a convolution one im2col and one GEMM per
+    /// sample, a loss its partial sums then their total, a clipped optimizer step a norm pass then the step).
+    /// </summary>
+    public long KernelLaunches => _backend.KernelLaunches;
     /// <summary>Copies from host memory to the device.</summary>
     public long HostToDeviceCopies => Interlocked.Read(ref _hostToDevice);
     /// <summary>Copies from the device to host memory.</summary>
@@ -26,7 +41,7 @@ public sealed class DeviceCounters
     public long PooledBytes => Interlocked.Read(ref _pooledBytes);
 
     /// <summary>A copy of the current values.</summary>
-    public CounterSnapshot Snapshot() => new(Launches, HostToDeviceCopies, DeviceToHostCopies, LiveBytes, LiveBuffers, PeakBytes, DeviceAllocations, PooledBytes);
+    public CounterSnapshot Snapshot() => new(Launches, HostToDeviceCopies, DeviceToHostCopies, LiveBytes, LiveBuffers, PeakBytes, DeviceAllocations, PooledBytes, KernelLaunches);
 
     internal void Allocated(long bytes)
     {
@@ -44,4 +59,4 @@ public sealed class DeviceCounters
 }
 
 /// <summary>Values of <see cref="DeviceCounters"/> at one moment.</summary>
-public readonly record struct CounterSnapshot(long Launches, long HostToDeviceCopies, long DeviceToHostCopies, long LiveBytes, long LiveBuffers, long PeakBytes, long DeviceAllocations, long PooledBytes);
+public readonly record struct CounterSnapshot(long Launches, long HostToDeviceCopies, long DeviceToHostCopies, long LiveBytes, long LiveBuffers, long PeakBytes, long DeviceAllocations, long PooledBytes, long KernelLaunches);

@@ -104,7 +104,7 @@ public abstract class Optimizer : IDisposable
 
     /// <summary>
     /// One fused update of every non-frozen parameter from the current gradients at <see cref="LearningRate"/>.
-    /// One launch (two when clipping by global norm: the reduction, then the step).
+    /// One launch (on an accelerator two kernels when clipping by global norm: the reduction, then the step).
     /// </summary>
     public void Step()
     {
