@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using GpuNet.Backends;
 using GpuNet.Kernels;
 using ILGPU;
@@ -102,24 +103,24 @@ public sealed partial class Device : IDisposable
     public Tensor FromArray(float[] data, params int[] shape)
     {
         ArgumentNullException.ThrowIfNull(data);
-        if (shape.Length == 0) shape = [data.Length];
-        ShapeUtil.Validate(shape, nameof(shape));
-        if (ShapeUtil.Count(shape) != data.Length)
-            throw new ShapeMismatchException("FromArray", ShapeUtil.Format(shape), $"({data.Length})", $"shape holds {ShapeUtil.Count(shape)} elements, data has {data.Length}");
-        var t = AllocateUninitialized(shape);
-        t.CopyFrom(data);
-        return t;
+        return FromHost(data, shape, DType.Float32);
     }
 
     /// <summary>A new int32 tensor holding a copy of <paramref name="data"/> with <paramref name="shape"/> (default: 1-D).</summary>
     public Tensor FromArray(int[] data, params int[] shape)
     {
         ArgumentNullException.ThrowIfNull(data);
+        return FromHost(MemoryMarshal.Cast<int, float>(data.AsSpan()), shape, DType.Int32);
+    }
+
+    // data: the elements' 4-byte patterns (int32 bits for DType.Int32).
+    private Tensor FromHost(ReadOnlySpan<float> data, int[] shape, DType dtype)
+    {
         if (shape.Length == 0) shape = [data.Length];
         ShapeUtil.Validate(shape, nameof(shape));
         if (ShapeUtil.Count(shape) != data.Length)
             throw new ShapeMismatchException("FromArray", ShapeUtil.Format(shape), $"({data.Length})", $"shape holds {ShapeUtil.Count(shape)} elements, data has {data.Length}");
-        var t = AllocateUninitialized(shape, DType.Int32);
+        var t = AllocateUninitialized(shape, dtype);
         t.CopyFrom(data);
         return t;
     }
