@@ -50,7 +50,8 @@ public sealed partial class Device : IDisposable
     private Device(DeviceInfo info, Context? context, Accelerator? accelerator)
     {
         Info = info;
-        _backend = accelerator is null ? new HostBackend() : new IlgpuBackend(this, context!, accelerator);
+        _backend = accelerator is null ? new HostBackend()
+            : new IlgpuBackend(this, context ?? throw new ArgumentNullException(nameof(context), $"device '{info.Name}': an accelerator needs its ILGPU context"), accelerator);
         Counters = new DeviceCounters(_backend);
     }
 
