@@ -29,17 +29,9 @@ public sealed record ModelSummary(IReadOnlyList<LayerSummary> Layers, long Total
         model.Device.Copy(model.Buffers, savedBuffers);
         long before = model.Device.Counters.Launches;
         long step = model.Step;
-        Node.Profiling = true;
-        try
-        {
-            if (training) model.ZeroGrad();
-            root.Forward(training);
-            if (training) root.Backward();
-        }
-        finally
-        {
-            Node.Profiling = false;
-        }
+        if (training) model.ZeroGrad();
+        root.Forward(training);
+        if (training) root.Backward();
         long launches = model.Device.Counters.Launches - before;
         // undo the measurement's side effects: gradients, running statistics, the step counter
         if (training) model.Device.Fill(model.Gradients!, 0f);

@@ -61,17 +61,17 @@ internal abstract class Node
     /// <summary>Child nodes of a container, in forward order (none for a leaf).</summary>
     public virtual IReadOnlyList<Node> Children => [];
 
-    /// <summary>When true, Forward and Backward record the launches they make (used by the model summary).</summary>
-    public static bool Profiling { get; set; }
-    /// <summary>Launches of the last profiled forward, children included.</summary>
+    /// <summary>
+    /// Launches of the last forward, children included (read by the model summary). Always counted: a process-wide
+    /// switch would let one thread's summary turn counting off under another's.
+    /// </summary>
     public long ForwardLaunches { get; private set; }
-    /// <summary>Launches of the last profiled backward, children included.</summary>
+    /// <summary>Launches of the last backward, children included.</summary>
     public long BackwardLaunches { get; private set; }
 
     /// <summary>Forward pass: reads <see cref="Input"/>, writes <see cref="Output"/>.</summary>
     public void Forward(bool training)
     {
-        if (!Profiling) { ForwardCore(training); return; }
         long before = Device.Counters.Launches;
         ForwardCore(training);
         ForwardLaunches = Device.Counters.Launches - before;
@@ -80,7 +80,6 @@ internal abstract class Node
     /// <summary>Backward pass (training mode only).</summary>
     public void Backward()
     {
-        if (!Profiling) { BackwardCore(); return; }
         long before = Device.Counters.Launches;
         BackwardCore();
         BackwardLaunches = Device.Counters.Launches - before;
