@@ -21,7 +21,10 @@ internal abstract class Node
     private Tensor? _outputGrad;
 
     public Layer Layer { get; }
-    /// <summary>The successor layer this node runs together with <see cref="Layer"/> (see <see cref="Nn.Layer.CreateFusedNode"/>), or null.</summary>
+    /// <summary>
+    /// The successor layer this node runs together with <see cref="Layer"/> (see <see cref="Nn.Layer.CreateFusedNode"/>),
+    /// or null. It takes <see cref="OutputShape"/> per sample (a fused successor keeps the shape).
+    /// </summary>
     public Layer? Fused { get; }
     public Device Device { get; }
     /// <summary>Input (batch, ...InputShape): the previous node's output, fixed for the life of the plan.</summary>
