@@ -239,7 +239,7 @@ public static class Checkpoint
         return new LoadReport(path, loaded, missing, skipped, unused, frozen);
     }
 
-    private static bool HasDropout(Model model) => model.Layers.Any(l => l is Dropout);
+    private static bool HasDropout(Model model) => model.Layers.Any(l => l.IsStochastic);
 
     private static string ModelJson(Model model) => SafeTensorsFormat.Json(w =>
     {

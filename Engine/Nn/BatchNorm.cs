@@ -10,8 +10,6 @@ namespace GpuNet.Nn;
 /// </summary>
 public abstract class BatchNorm : Layer
 {
-    private Tensor[]? _buffers;
-
     private protected BatchNorm(int features, float momentum, float eps, string? name) : base(name)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(features, 1);
@@ -34,8 +32,6 @@ public abstract class BatchNorm : Layer
     public override IReadOnlyList<ParameterSpec> ParameterSpecs { get; }
     /// <inheritdoc/>
     public override IReadOnlyList<ParameterSpec> BufferSpecs { get; }
-    /// <summary>Views of running_mean and running_var (valid once built).</summary>
-    public IReadOnlyList<Tensor> RunningStatistics => _buffers ?? throw new InvalidOperationException($"layer '{Name}' is not part of a built model");
 
     /// <summary>Per-sample rank this layer takes (1 for (C), 3 for (C, H, W)).</summary>
     private protected abstract int SampleRank { get; }
@@ -53,11 +49,11 @@ public abstract class BatchNorm : Layer
     /// <inheritdoc/>
     public override double BackwardFlops(int[] input) => 10.0 * ShapeUtil.Count(input);
 
-    internal IReadOnlyList<Tensor> BufferViews => RunningStatistics;
-    internal void BindBuffers(Tensor[]? views) => _buffers = views;
-
     internal override Node CreateNode(BuildContext ctx, Tensor input, bool needInputGrad) => new BatchNormNode(this, ctx, input, needInputGrad, null);
-    internal Node CreateFusedNode(BuildContext ctx, Tensor input, bool needInputGrad, ActivationLayer relu) => new BatchNormNode(this, ctx, input, needInputGrad, relu);
+
+    /// <summary>Fuses a ReLU into the normalisation pass.</summary>
+    internal override Node? CreateFusedNode(BuildContext ctx, Tensor input, bool needInputGrad, Layer next)
+        => next is ActivationLayer { Function: Activation.Relu } relu ? new BatchNormNode(this, ctx, input, needInputGrad, relu) : null;
 }
 
 /// <summary>Batch normalisation of (N, C) inputs: statistics per feature over the batch.</summary>
@@ -79,15 +75,15 @@ public sealed class BatchNorm2d(int channels, float momentum = 0.1f, float eps =
 internal sealed class BatchNormNode : Node
 {
     private readonly BatchNorm _layer;
-    private readonly ActivationLayer? _relu;
+    private readonly bool _relu;
     private readonly Tensor _saveMean, _saveInvStd;
     private readonly Tensor? _dxBuffer;
 
     public BatchNormNode(BatchNorm layer, BuildContext ctx, Tensor input, bool needInputGrad, ActivationLayer? relu)
-        : base(layer, ctx, input, layer.OutputShape(input.Shape[1..].ToArray()))
+        : base(layer, ctx, input, layer.OutputShape(input.Shape[1..].ToArray()), relu)
     {
         _layer = layer;
-        _relu = relu;
+        _relu = relu is not null;
         Output = ctx.Batched(OutputShape);
         _saveMean = ctx.Buffer([layer.Features]);
         _saveInvStd = ctx.Buffer([layer.Features]);
@@ -96,19 +92,17 @@ internal sealed class BatchNormNode : Node
         if (needInputGrad) InputGrad = _dxBuffer;
     }
 
-    public override string Label => _relu is null ? _layer.Name! : $"{_layer.Name} + {_relu.Name}";
-
     protected override void ForwardCore(bool training)
     {
         var p = _layer.Parameters;
-        var r = _layer.RunningStatistics;
-        Device.BatchNormForward(Input, p[0], p[1], r[0], r[1], _saveMean, _saveInvStd, Output, training, _layer.Momentum, _layer.Eps, fuseRelu: _relu is not null);
+        var r = _layer.Buffers;   // running_mean, running_var
+        Device.BatchNormForward(Input, p[0], p[1], r[0], r[1], _saveMean, _saveInvStd, Output, training, _layer.Momentum, _layer.Eps, fuseRelu: _relu);
     }
 
     protected override void BackwardCore()
     {
         var p = _layer.Parameters;
         var g = _layer.Gradients!;
-        Device.BatchNormBackward(Input, OutputGrad!, p[0], _saveMean, _saveInvStd, _dxBuffer!, g[0], g[1], fuseRelu: _relu is not null, y: _relu is null ? null : Output);
+        Device.BatchNormBackward(Input, OutputGrad!, p[0], _saveMean, _saveInvStd, _dxBuffer!, g[0], g[1], fuseRelu: _relu, y: _relu ? Output : null);
     }
 }

@@ -19,6 +19,8 @@ public sealed class Dropout : Layer
     /// <inheritdoc/>
     public override string Kind => "dropout";
     /// <inheritdoc/>
+    public override bool IsStochastic => true;
+    /// <inheritdoc/>
     public override int[] OutputShape(int[] input) => (int[])input.Clone();
     /// <inheritdoc/>
     public override double ForwardFlops(int[] input) => ShapeUtil.Count(input);

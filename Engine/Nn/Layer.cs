@@ -30,7 +30,7 @@ public sealed record ParameterSpec(string Name, int[] Shape, Init.IInitializer I
 /// </summary>
 public abstract class Layer
 {
-    private Tensor[]? _parameters, _gradients;
+    private Tensor[]? _parameters, _gradients, _buffers;
 
     /// <summary>Creates a layer; <paramref name="name"/> null lets the model name it (<c>linear1</c>, <c>bn2</c>, ...).</summary>
     protected Layer(string? name) => Name = name;
@@ -41,43 +41,60 @@ public abstract class Layer
     /// <summary>Short kind used for automatic names (<c>linear</c>, <c>relu</c>, <c>bn</c>).</summary>
     public abstract string Kind { get; }
 
+    /// <summary>
+    /// Layers this one contains, in forward order (none for a leaf). The model finds every layer, and so every
+    /// parameter and buffer, by walking these.
+    /// </summary>
+    public virtual IReadOnlyList<Layer> Children => [];
+
     /// <summary>Trainable parameters this layer declares (none by default).</summary>
     public virtual IReadOnlyList<ParameterSpec> ParameterSpecs => [];
 
     /// <summary>Non-trainable state saved with the model (batch-norm running statistics), none by default.</summary>
     public virtual IReadOnlyList<ParameterSpec> BufferSpecs => [];
 
+    /// <summary>True when the layer draws random numbers keyed by the model seed in training (dropout masks).</summary>
+    public virtual bool IsStochastic => false;
+
     /// <summary>Per-sample output shape for a per-sample input shape; throws <see cref="LayerShapeException"/> if it does not fit.</summary>
     public abstract int[] OutputShape(int[] input);
 
-    /// <summary>FLOPs of the forward pass for one sample with the given per-sample input shape.</summary>
+    /// <summary>FLOPs of the forward pass for one sample with the given per-sample input shape (this layer's own work, children excluded).</summary>
     public virtual double ForwardFlops(int[] input) => 0;
 
     /// <summary>FLOPs of the backward pass for one sample (default: as many as the forward).</summary>
     public virtual double BackwardFlops(int[] input) => ForwardFlops(input);
 
     /// <summary>Parameter views, in <see cref="ParameterSpecs"/> order (valid once the model is built).</summary>
-    public IReadOnlyList<Tensor> Parameters => _parameters ?? throw new InvalidOperationException($"layer '{Name}' is not part of a built model");
+    public IReadOnlyList<Tensor> Parameters => _parameters ?? throw NotBuilt();
 
     /// <summary>Gradient views, in <see cref="ParameterSpecs"/> order (null when the model was built for inference).</summary>
     public IReadOnlyList<Tensor>? Gradients => _gradients;
 
+    /// <summary>Buffer views into <see cref="Model.Buffers"/>, in <see cref="BufferSpecs"/> order (valid once the model is built).</summary>
+    public IReadOnlyList<Tensor> Buffers => _buffers ?? throw NotBuilt();
+
     internal bool IsBound => _parameters is not null;
 
-    internal void Bind(Tensor[] parameters, Tensor[]? gradients)
+    internal void Bind(Tensor[] parameters, Tensor[]? gradients, Tensor[] buffers)
     {
         _parameters = parameters;
         _gradients = gradients;
+        _buffers = buffers;
     }
 
-    internal void Unbind()
-    {
-        _parameters = null;
-        _gradients = null;
-    }
+    internal void Unbind() => _parameters = _gradients = _buffers = null;
 
     /// <summary>Creates the node that runs this layer at one place in the graph.</summary>
     internal abstract Node CreateNode(BuildContext ctx, Tensor input, bool needInputGrad);
+
+    /// <summary>
+    /// Inside a <see cref="Sequential"/>, the node that runs this layer and its successor <paramref name="next"/> as one,
+    /// or null (the default) when this layer does not fuse with that one.
+    /// </summary>
+    internal virtual Node? CreateFusedNode(BuildContext ctx, Tensor input, bool needInputGrad, Layer next) => null;
+
+    private InvalidOperationException NotBuilt() => new($"layer '{Name}' is not part of a built model");
 
     /// <inheritdoc/>
     public override string ToString() => $"{Name ?? Kind}";

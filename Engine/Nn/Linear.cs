@@ -56,10 +56,11 @@ public sealed class Linear : Layer
     public override double BackwardFlops(int[] input) => 4.0 * InFeatures * OutFeatures + (HasBias ? OutFeatures : 0);
 
     internal override Node CreateNode(BuildContext ctx, Tensor input, bool needInputGrad)
-        => new LinearNode(this, ctx, input, needInputGrad, Activation.Identity, 0f, null);
+        => new LinearNode(this, ctx, input, needInputGrad, null);
 
-    internal Node CreateFusedNode(BuildContext ctx, Tensor input, bool needInputGrad, ActivationLayer act)
-        => new LinearNode(this, ctx, input, needInputGrad, act.Function, act.Alpha, act);
+    /// <summary>Fuses an activation whose derivative the GEMM epilogue can recover from the output (<see cref="ActivationLayer.FusableAfterGemm"/>).</summary>
+    internal override Node? CreateFusedNode(BuildContext ctx, Tensor input, bool needInputGrad, Layer next)
+        => next is ActivationLayer { FusableAfterGemm: true } act ? new LinearNode(this, ctx, input, needInputGrad, act) : null;
 }
 
 internal sealed class LinearNode : Node
@@ -67,16 +68,14 @@ internal sealed class LinearNode : Node
     private readonly Linear _layer;
     private readonly Activation _act;
     private readonly float _alpha;
-    private readonly ActivationLayer? _fused;
     private readonly Tensor? _preGrad; // dZ: (batch, out) when an activation is fused
 
-    public LinearNode(Linear layer, BuildContext ctx, Tensor input, bool needInputGrad, Activation act, float alpha, ActivationLayer? fused)
-        : base(layer, ctx, input, layer.OutputShape(input.Shape[1..].ToArray()))
+    public LinearNode(Linear layer, BuildContext ctx, Tensor input, bool needInputGrad, ActivationLayer? fused)
+        : base(layer, ctx, input, layer.OutputShape(input.Shape[1..].ToArray()), fused)
     {
         _layer = layer;
-        _act = act;
-        _alpha = alpha;
-        _fused = fused;
+        _act = fused?.Function ?? Activation.Identity;
+        _alpha = fused?.Alpha ?? 0f;
         Output = ctx.Batched(OutputShape);
         if (ctx.Training)
         {
@@ -84,15 +83,6 @@ internal sealed class LinearNode : Node
             if (fused is not null) _preGrad = ctx.Batched(OutputShape);
         }
     }
-
-    /// <summary>Per-sample FLOPs, fused activation included.</summary>
-    public double Flops(bool backward)
-    {
-        double act = _fused is null ? 0 : _fused.ForwardFlops(OutputShape);
-        return backward ? _layer.BackwardFlops(InputShape) + (_preGrad is null ? 0 : act) : _layer.ForwardFlops(InputShape) + act;
-    }
-
-    public override string Label => _fused is null ? _layer.Name! : $"{_layer.Name} + {_fused.Name}";
 
     protected override void ForwardCore(bool training)
     {

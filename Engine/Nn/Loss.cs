@@ -1,4 +1,5 @@
 using GpuNet.Kernels;
+using GpuNet.Training;
 
 namespace GpuNet.Nn;
 
@@ -21,6 +22,29 @@ public abstract class Loss
     public abstract DType TargetType { get; }
     /// <summary>Per-sample target shape for a per-sample output shape.</summary>
     public virtual int[] TargetShape(int[] outputShape) => TargetType == DType.Int32 ? outputShape[..^1] : (int[])outputShape.Clone();
+    /// <summary>
+    /// True for a loss on one score per sample that separates two classes: a score &gt; 0 predicts class 1
+    /// (BCE on logits, binary hinge). False by default.
+    /// </summary>
+    public virtual bool IsBinary => false;
+
+    /// <summary>For a binary loss: whether a target counts as class 1 in metrics (default: target &gt;= 0.5).</summary>
+    public virtual bool IsPositive(float target) => target >= 0.5f;
+
+    /// <summary>
+    /// What accuracy and metrics mean for outputs of <paramref name="outputShape"/> per sample under this loss:
+    /// multi-class for Int32 labels over a vector of at least two scores, binary for a binary loss on one score,
+    /// regression otherwise.
+    /// </summary>
+    public TaskKind Task(int[] outputShape)
+    {
+        ArgumentNullException.ThrowIfNull(outputShape);
+        long outPer = ShapeUtil.Count(outputShape);
+        return TargetType == DType.Int32 && outputShape.Length == 1 && outPer >= 2 ? TaskKind.MultiClass
+            : IsBinary && outPer == 1 ? TaskKind.Binary
+            : TaskKind.Regression;
+    }
+
     /// <summary>Loss value into <paramref name="loss"/> (1 element) and, when non-null, its gradient into <paramref name="grad"/>.</summary>
     public abstract void Compute(Device device, Tensor output, Tensor target, Tensor loss, Tensor? grad, float gradScale = 1f);
 }
@@ -40,6 +64,8 @@ public sealed class BceWithLogitsLoss(LossReduction reduction = LossReduction.Me
 {
     /// <inheritdoc/>
     public override DType TargetType => DType.Float32;
+    /// <inheritdoc/>
+    public override bool IsBinary => true;
     /// <inheritdoc/>
     public override void Compute(Device device, Tensor output, Tensor target, Tensor loss, Tensor? grad, float gradScale = 1f)
         => device.BceWithLogits(output, target, loss, grad, Reduction, gradScale);
@@ -70,6 +96,10 @@ public sealed class HingeLoss(LossReduction reduction = LossReduction.Mean) : Lo
 {
     /// <inheritdoc/>
     public override DType TargetType => DType.Float32;
+    /// <inheritdoc/>
+    public override bool IsBinary => true;
+    /// <summary>A target &gt; 0 is class 1 (the +1 side of the margin).</summary>
+    public override bool IsPositive(float target) => target > 0f;
     /// <inheritdoc/>
     public override void Compute(Device device, Tensor output, Tensor target, Tensor loss, Tensor? grad, float gradScale = 1f)
         => device.BinaryHinge(output, target, loss, grad, Reduction, gradScale);

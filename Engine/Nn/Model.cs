@@ -56,7 +56,7 @@ public sealed class Model : IDisposable
         {
             var table = new List<ParameterEntry>();
             long p = 0, b = 0;
-            foreach (var layer in _layers.Where(l => !l.IsBound))
+            foreach (var layer in _layers)
             {
                 foreach (var s in layer.ParameterSpecs) { table.Add(new($"{layer.Name}.{s.Name}", layer, p, s.Shape, s.Decay, false)); p += ShapeUtil.Count(s.Shape); }
                 foreach (var s in layer.BufferSpecs) { table.Add(new($"{layer.Name}.{s.Name}", layer, b, s.Shape, false, true)); b += ShapeUtil.Count(s.Shape); }
@@ -110,7 +110,7 @@ public sealed class Model : IDisposable
     public Tensor Parameters { get; }
     /// <summary>All parameter gradients, flat (null for an inference-only model).</summary>
     public Tensor? Gradients { get; }
-    /// <summary>Non-trainable state (batch-norm running statistics), flat.</summary>
+    /// <summary>Non-trainable state of every layer (batch-norm running statistics), flat.</summary>
     public Tensor Buffers { get; }
     /// <summary>Trainable parameter count.</summary>
     public long ParameterCount => Parameters.Length;
@@ -186,7 +186,7 @@ public sealed class Model : IDisposable
             var layer = e.Layer;
             var specs = e.IsBuffer ? layer.BufferSpecs : layer.ParameterSpecs;
             int i = specs.Select(s => $"{layer.Name}.{s.Name}").ToList().IndexOf(name);
-            return e.IsBuffer ? ((BatchNorm)layer).BufferViews[i] : layer.Parameters[i];
+            return (e.IsBuffer ? layer.Buffers : layer.Parameters)[i];
         }
     }
 
@@ -202,43 +202,40 @@ public sealed class Model : IDisposable
         return plan;
     }
 
+    /// <summary>Hands every layer the views of its entries in <paramref name="table"/> (built layer by layer, parameters then buffers) and fills them.</summary>
     private void BindAndInitialise(List<ParameterEntry> table)
     {
-        int index = 0;
-        foreach (var layer in _layers.Where(l => !l.IsBound).Distinct())
+        int next = 0, index = 0;
+        foreach (var layer in _layers)
         {
             var ps = new Tensor[layer.ParameterSpecs.Count];
             var gs = Gradients is null ? null : new Tensor[ps.Length];
             var bs = new Tensor[layer.BufferSpecs.Count];
             for (int i = 0; i < ps.Length; i++)
             {
-                var e = table.First(t => t.Layer == layer && !t.IsBuffer && t.Name == $"{layer.Name}.{layer.ParameterSpecs[i].Name}");
+                var e = table[next++];
                 ps[i] = Own(Parameters.Slice(e.Offset, e.Shape));
                 if (gs is not null) gs[i] = Own(Gradients!.Slice(e.Offset, e.Shape));
                 layer.ParameterSpecs[i].Initializer.Fill(ps[i], Seeds.Derive(Options.Seed, (ulong)index++));
             }
             for (int i = 0; i < bs.Length; i++)
             {
-                var e = table.First(t => t.Layer == layer && t.IsBuffer && t.Name == $"{layer.Name}.{layer.BufferSpecs[i].Name}");
+                var e = table[next++];
                 bs[i] = Own(Buffers.Slice(e.Offset, e.Shape));
                 layer.BufferSpecs[i].Initializer.Fill(bs[i], 0);
             }
-            layer.Bind(ps, gs);
-            if (layer is BatchNorm bn) bn.BindBuffers(bs);
+            layer.Bind(ps, gs, bs);
         }
     }
 
+    /// <summary>Every layer reachable through <see cref="Layer.Children"/>, each once, in depth-first order.</summary>
     private static Layer[] CollectLayers(Layer root)
     {
         var list = new List<Layer>();
         void Walk(Layer l)
         {
             list.Add(l);
-            switch (l)
-            {
-                case Sequential s: foreach (var c in s.Layers) Walk(c); break;
-                case Residual r: Walk(r.Block); if (r.Shortcut is not null) Walk(r.Shortcut); break;
-            }
+            foreach (var c in l.Children) Walk(c);
         }
         Walk(root);
         var seen = new HashSet<Layer>(ReferenceEqualityComparer.Instance);
@@ -285,7 +282,7 @@ public sealed class Model : IDisposable
         _disposed = true;
         foreach (var plan in _plans.Values) plan.Dispose();
         for (int i = _owned.Count - 1; i >= 0; i--) _owned[i].Dispose();
-        foreach (var l in _layers) { l.Unbind(); if (l is BatchNorm b) b.BindBuffers(null); }
+        foreach (var l in _layers) l.Unbind();
     }
 
     /// <summary>One batch size's nodes and buffers.</summary>

@@ -4,12 +4,12 @@ using System.Text;
 namespace GpuNet.Nn;
 
 /// <summary>One row of a <see cref="ModelSummary"/>.</summary>
-/// <param name="Name">Node label (a fused Linear + activation shows both names).</param>
+/// <param name="Name">Node label (a fused pair, e.g. Linear + activation, shows both names).</param>
 /// <param name="Kind">Layer kind.</param>
 /// <param name="OutputShape">Per-sample output shape.</param>
-/// <param name="Parameters">Trainable parameters the layer owns (0 on a second use of a shared layer).</param>
-/// <param name="ForwardFlops">Forward FLOPs per sample.</param>
-/// <param name="BackwardFlops">Backward FLOPs per sample.</param>
+/// <param name="Parameters">Trainable parameters the node's layers own (0 on a second use of a shared layer).</param>
+/// <param name="ForwardFlops">Forward FLOPs per sample (both layers of a fused pair).</param>
+/// <param name="BackwardFlops">Backward FLOPs per sample (both layers of a fused pair).</param>
 /// <param name="ForwardLaunches">Kernel launches of this node's forward in one step, counted by the device.</param>
 /// <param name="BackwardLaunches">Kernel launches of this node's backward in one step, counted by the device.</param>
 public sealed record LayerSummary(string Name, string Kind, int[] OutputShape, long Parameters, double ForwardFlops, double BackwardFlops, long ForwardLaunches, long BackwardLaunches);
@@ -29,17 +29,9 @@ public sealed record ModelSummary(IReadOnlyList<LayerSummary> Layers, long Total
         model.Device.Copy(model.Buffers, savedBuffers);
         long before = model.Device.Counters.Launches;
         long step = model.Step;
-        Node.Profiling = true;
-        try
-        {
-            if (training) model.ZeroGrad();
-            root.Forward(training);
-            if (training) root.Backward();
-        }
-        finally
-        {
-            Node.Profiling = false;
-        }
+        if (training) model.ZeroGrad();
+        root.Forward(training);
+        if (training) root.Backward();
         long launches = model.Device.Counters.Launches - before;
         // undo the measurement's side effects: gradients, running statistics, the step counter
         if (training) model.Device.Fill(model.Gradients!, 0f);
@@ -56,11 +48,10 @@ public sealed record ModelSummary(IReadOnlyList<LayerSummary> Layers, long Total
             long bwd = n.BackwardLaunches - n.Children.Sum(c => c.BackwardLaunches);
             bool leaf = n.Children.Count == 0;
             if (!leaf && fwd + bwd == 0) return;
-            long p = counted.Add(n.Layer) ? n.Layer.ParameterSpecs.Sum(s => ShapeUtil.Count(s.Shape)) : 0;
-            double ff = n is LinearNode ln ? ln.Flops(backward: false) : n.Layer.ForwardFlops(n.InputShape);
-            double bf = n is LinearNode lb ? lb.Flops(backward: true) : n.Layer.BackwardFlops(n.InputShape);
-            rows.Add(new(n.Label, n.Layer.Kind, n.OutputShape, p, ff, training ? bf : 0, fwd, training ? bwd : 0));
+            long p = Owned(n.Layer) + (n.Fused is null ? 0 : Owned(n.Fused));
+            rows.Add(new(n.Label, n.Layer.Kind, n.OutputShape, p, n.ForwardFlops, training ? n.BackwardFlops : 0, fwd, training ? bwd : 0));
         }
+        long Owned(Layer l) => counted.Add(l) ? l.ParameterSpecs.Sum(s => ShapeUtil.Count(s.Shape)) : 0;
         Walk(root);
         return new ModelSummary(rows, model.ParameterCount, rows.Sum(r => r.ForwardFlops), rows.Sum(r => r.ForwardFlops + r.BackwardFlops), launches);
     }

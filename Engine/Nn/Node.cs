@@ -7,9 +7,10 @@ namespace GpuNet.Nn;
 /// </summary>
 internal abstract class Node
 {
-    protected Node(Layer layer, BuildContext ctx, Tensor input, int[] outputShape)
+    protected Node(Layer layer, BuildContext ctx, Tensor input, int[] outputShape, Layer? fused = null)
     {
         Layer = layer;
+        Fused = fused;
         Device = ctx.Device;
         Input = input;
         InputShape = input.Shape[1..].ToArray();
@@ -20,6 +21,11 @@ internal abstract class Node
     private Tensor? _outputGrad;
 
     public Layer Layer { get; }
+    /// <summary>
+    /// The successor layer this node runs together with <see cref="Layer"/> (see <see cref="Nn.Layer.CreateFusedNode"/>),
+    /// or null. It takes <see cref="OutputShape"/> per sample (a fused successor keeps the shape).
+    /// </summary>
+    public Layer? Fused { get; }
     public Device Device { get; }
     /// <summary>Input (batch, ...InputShape): the previous node's output, fixed for the life of the plan.</summary>
     public Tensor Input { get; }
@@ -46,23 +52,29 @@ internal abstract class Node
     /// <summary>Gradient w.r.t. the input (batch, ...InputShape), or null when nothing upstream needs it.</summary>
     public Tensor? InputGrad { get; protected set; }
 
-    /// <summary>Label in the summary (e.g. <c>linear1 (+relu)</c> for a fused pair).</summary>
-    public virtual string Label => Layer.Name!;
+    /// <summary>Label in the summary (<c>linear1 + relu1</c> for a fused pair).</summary>
+    public string Label => Fused is null ? Layer.Name! : $"{Layer.Name} + {Fused.Name}";
+
+    /// <summary>Forward FLOPs per sample of this node's own work: both layers of a fused pair, children excluded.</summary>
+    public double ForwardFlops => Layer.ForwardFlops(InputShape) + (Fused?.ForwardFlops(OutputShape) ?? 0);
+
+    /// <summary>Backward FLOPs per sample of this node's own work: both layers of a fused pair, children excluded.</summary>
+    public double BackwardFlops => Layer.BackwardFlops(InputShape) + (Fused?.BackwardFlops(OutputShape) ?? 0);
 
     /// <summary>Child nodes of a container, in forward order (none for a leaf).</summary>
     public virtual IReadOnlyList<Node> Children => [];
 
-    /// <summary>When true, Forward and Backward record the launches they make (used by the model summary).</summary>
-    public static bool Profiling { get; set; }
-    /// <summary>Launches of the last profiled forward, children included.</summary>
+    /// <summary>
+    /// Launches of the last forward, children included (read by the model summary). Always counted: a process-wide
+    /// switch would let one thread's summary turn counting off under another's.
+    /// </summary>
     public long ForwardLaunches { get; private set; }
-    /// <summary>Launches of the last profiled backward, children included.</summary>
+    /// <summary>Launches of the last backward, children included.</summary>
     public long BackwardLaunches { get; private set; }
 
     /// <summary>Forward pass: reads <see cref="Input"/>, writes <see cref="Output"/>.</summary>
     public void Forward(bool training)
     {
-        if (!Profiling) { ForwardCore(training); return; }
         long before = Device.Counters.Launches;
         ForwardCore(training);
         ForwardLaunches = Device.Counters.Launches - before;
@@ -71,7 +83,6 @@ internal abstract class Node
     /// <summary>Backward pass (training mode only).</summary>
     public void Backward()
     {
-        if (!Profiling) { BackwardCore(); return; }
         long before = Device.Counters.Launches;
         BackwardCore();
         BackwardLaunches = Device.Counters.Launches - before;

@@ -1,10 +1,12 @@
 namespace GpuNet.Nn;
 
-/// <summary>Max pooling over (C, H, W) samples; the argmax of each window is saved for the backward.</summary>
-public sealed class MaxPool2d : Layer
+/// <summary>
+/// A square window slid over (C, H, W) samples: kernel size, stride (default: the kernel size) and padding on each
+/// side (at most half the kernel).
+/// </summary>
+public abstract class Pool2d : Layer
 {
-    /// <summary>Creates the layer; <paramref name="stride"/> defaults to the kernel size.</summary>
-    public MaxPool2d(int kernelSize, int? stride = null, int padding = 0, string? name = null) : base(name)
+    private protected Pool2d(int kernelSize, int? stride, int padding, string? name) : base(name)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(kernelSize, 1);
         Kernel = kernelSize;
@@ -18,48 +20,46 @@ public sealed class MaxPool2d : Layer
     public int Kernel { get; }
     /// <summary>Stride.</summary>
     public int Stride { get; }
-    /// <summary>Padding (counts as -infinity).</summary>
+    /// <summary>Padding on each side (-infinity for max pooling, zeros for average pooling).</summary>
     public int Padding { get; }
+
     /// <inheritdoc/>
-    public override string Kind => "maxpool";
-    /// <inheritdoc/>
-    public override int[] OutputShape(int[] input) => Pool.Shape(this, input, Kernel, Stride, Padding);
+    public override int[] OutputShape(int[] input)
+    {
+        if (input.Length != 3) throw new LayerShapeException(Name ?? Kind, input, $"{GetType().Name} needs (C, H, W) per sample");
+        if (input[1] + 2 * Padding < Kernel || input[2] + 2 * Padding < Kernel)
+            throw new LayerShapeException(Name ?? Kind, input, $"a {Kernel}x{Kernel} window (padding {Padding}) does not fit");
+        return [input[0], (input[1] + 2 * Padding - Kernel) / Stride + 1, (input[2] + 2 * Padding - Kernel) / Stride + 1];
+    }
+
     /// <inheritdoc/>
     public override double ForwardFlops(int[] input) => ShapeUtil.Count(OutputShape(input)) * (double)Kernel * Kernel;
+}
+
+/// <summary>Max pooling over (C, H, W) samples; the argmax of each window is saved for the backward.</summary>
+public sealed class MaxPool2d : Pool2d
+{
+    /// <summary>Creates the layer; <paramref name="stride"/> defaults to the kernel size.</summary>
+    public MaxPool2d(int kernelSize, int? stride = null, int padding = 0, string? name = null) : base(kernelSize, stride, padding, name) { }
+
+    /// <inheritdoc/>
+    public override string Kind => "maxpool";
     /// <inheritdoc/>
     public override double BackwardFlops(int[] input) => ShapeUtil.Count(input);
     internal override Node CreateNode(BuildContext ctx, Tensor input, bool needInputGrad) => new MaxPoolNode(this, ctx, input, needInputGrad);
 }
 
 /// <summary>Average pooling over (C, H, W) samples, with or without the padding counted in the divisor.</summary>
-public sealed class AvgPool2d : Layer
+public sealed class AvgPool2d : Pool2d
 {
     /// <summary>Creates the layer; <paramref name="stride"/> defaults to the kernel size.</summary>
-    public AvgPool2d(int kernelSize, int? stride = null, int padding = 0, bool countIncludePad = true, string? name = null) : base(name)
-    {
-        ArgumentOutOfRangeException.ThrowIfLessThan(kernelSize, 1);
-        Kernel = kernelSize;
-        Stride = stride ?? kernelSize;
-        ArgumentOutOfRangeException.ThrowIfLessThan(Stride, 1, nameof(stride));
-        if (padding < 0 || padding > kernelSize / 2) throw new ArgumentOutOfRangeException(nameof(padding), padding, $"padding must be in [0, kernel/2 = {kernelSize / 2}]");
-        Padding = padding;
-        CountIncludePad = countIncludePad;
-    }
+    public AvgPool2d(int kernelSize, int? stride = null, int padding = 0, bool countIncludePad = true, string? name = null)
+        : base(kernelSize, stride, padding, name) => CountIncludePad = countIncludePad;
 
-    /// <summary>Window size.</summary>
-    public int Kernel { get; }
-    /// <summary>Stride.</summary>
-    public int Stride { get; }
-    /// <summary>Zero padding.</summary>
-    public int Padding { get; }
     /// <summary>Whether padded positions count in the divisor (PyTorch's default: true).</summary>
     public bool CountIncludePad { get; }
     /// <inheritdoc/>
     public override string Kind => "avgpool";
-    /// <inheritdoc/>
-    public override int[] OutputShape(int[] input) => Pool.Shape(this, input, Kernel, Stride, Padding);
-    /// <inheritdoc/>
-    public override double ForwardFlops(int[] input) => ShapeUtil.Count(OutputShape(input)) * (double)Kernel * Kernel;
     internal override Node CreateNode(BuildContext ctx, Tensor input, bool needInputGrad) => new AvgPoolNode(this, ctx, input, needInputGrad);
 }
 
@@ -79,18 +79,6 @@ public sealed class GlobalAvgPool : Layer
     /// <inheritdoc/>
     public override double ForwardFlops(int[] input) => ShapeUtil.Count(input);
     internal override Node CreateNode(BuildContext ctx, Tensor input, bool needInputGrad) => new GlobalAvgPoolNode(this, ctx, input, needInputGrad);
-}
-
-internal static class Pool
-{
-    public static int[] Shape(Layer layer, int[] input, int kernel, int stride, int padding)
-    {
-        if (input.Length != 3) throw new LayerShapeException(layer.Name ?? layer.Kind, input, $"{layer.GetType().Name} needs (C, H, W) per sample");
-        int p = (input[1] + 2 * padding - kernel) / stride + 1, q = (input[2] + 2 * padding - kernel) / stride + 1;
-        if (input[1] + 2 * padding < kernel || input[2] + 2 * padding < kernel)
-            throw new LayerShapeException(layer.Name ?? layer.Kind, input, $"a {kernel}x{kernel} window (padding {padding}) does not fit");
-        return [input[0], p, q];
-    }
 }
 
 internal sealed class MaxPoolNode : Node

@@ -20,6 +20,8 @@ public sealed class Residual : Layer
     public Layer? Shortcut { get; }
     /// <inheritdoc/>
     public override string Kind => "residual";
+    /// <inheritdoc/>
+    public override IReadOnlyList<Layer> Children => Shortcut is null ? [Block] : [Block, Shortcut];
 
     /// <inheritdoc/>
     public override int[] OutputShape(int[] input)

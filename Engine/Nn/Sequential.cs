@@ -1,6 +1,9 @@
 namespace GpuNet.Nn;
 
-/// <summary>Layers applied one after another. A Linear followed by a fusable activation runs as one fused GEMM.</summary>
+/// <summary>
+/// Layers applied one after another. Each layer is offered its successor to fuse with (a Linear takes an activation
+/// its GEMM epilogue supports, a batch norm a ReLU); a fused pair runs as one node.
+/// </summary>
 public sealed class Sequential : Layer
 {
     /// <summary>Creates the container.</summary>
@@ -18,6 +21,8 @@ public sealed class Sequential : Layer
 
     /// <summary>The layers in order.</summary>
     public IReadOnlyList<Layer> Layers { get; }
+    /// <inheritdoc/>
+    public override IReadOnlyList<Layer> Children => Layers;
     /// <inheritdoc/>
     public override string Kind => "sequential";
 
@@ -43,17 +48,8 @@ internal sealed class SequentialNode : Node
         for (int i = 0; i < layers.Count; i++)
         {
             bool need = i == 0 ? needInputGrad : true;
-            Node node;
-            if (layers[i] is Linear linear && i + 1 < layers.Count && layers[i + 1] is ActivationLayer act && act.FusableAfterGemm)
-            {
-                node = linear.CreateFusedNode(ctx, x, need, act);
-                i++;
-            }
-            else if (layers[i] is BatchNorm bn && i + 1 < layers.Count && layers[i + 1] is ActivationLayer { Function: Kernels.Activation.Relu } relu)
-            {
-                node = bn.CreateFusedNode(ctx, x, need, relu);
-                i++;
-            }
+            var node = i + 1 < layers.Count ? layers[i].CreateFusedNode(ctx, x, need, layers[i + 1]) : null;
+            if (node is not null) i++;
             else node = layers[i].CreateNode(ctx, x, need);
             ctx.NodeIndex++;
             _children.Add(node);

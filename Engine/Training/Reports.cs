@@ -1,6 +1,6 @@
 namespace GpuNet.Training;
 
-/// <summary>What the trainer's accuracy and metrics mean for a model, decided from the loss and the output shape.</summary>
+/// <summary>What the trainer's accuracy and metrics mean for a model, decided by <see cref="Nn.Loss.Task"/> from the output shape.</summary>
 public enum TaskKind
 {
     /// <summary>No class prediction (MSE, or multi-output BCE/hinge): loss only.</summary>

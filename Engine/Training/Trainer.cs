@@ -51,10 +51,8 @@ public sealed class Trainer
         Schedule = schedule;
         Options = options ?? new TrainerOptions();
         if (Options.Monitor is not null) MetricNames.Validate(Options.Monitor, nameof(options));
-        int outPer = (int)ShapeUtil.Count(model.OutputShape);
-        (Task, Classes) = loss.TargetType == DType.Int32 && model.OutputShape.Length == 1 && outPer >= 2 ? (TaskKind.MultiClass, outPer)
-            : loss is BceWithLogitsLoss or HingeLoss && outPer == 1 ? (TaskKind.Binary, 2)
-            : (TaskKind.Regression, 0);
+        Task = loss.Task(model.OutputShape);
+        Classes = Task switch { TaskKind.MultiClass => model.OutputShape[0], TaskKind.Binary => 2, _ => 0 };
     }
 
     /// <summary>The model.</summary>
@@ -137,7 +135,7 @@ public sealed class Trainer
         using var stepLoss = device.Zeros(1);
         using var lossSum = device.Zeros(1);
         using var collector = Options.TrainAccuracy && Task != TaskKind.Regression
-            ? new OutputCollector(device, Task, train.Count, keepOutputs: Task == TaskKind.Binary, Loss is HingeLoss) : null;
+            ? new OutputCollector(device, Task, train.Count, keepOutputs: Task == TaskKind.Binary, Loss) : null;
         var ctx = new TrainingContext(this, validation is not null, stepLoss) { GlobalStep = _globalStep, Epoch = _epoch };
         if (Options.Monitor is not null || validation is not null) ctx.CheckMonitor(nameof(TrainerOptions) + "." + nameof(TrainerOptions.Monitor), monitor);
         int begun = 0;
@@ -222,7 +220,7 @@ public sealed class Trainer
         using var stepLoss = device.Zeros(1);
         using var lossSum = device.Zeros(1);
         using var collector = Task == TaskKind.Regression ? null
-            : new OutputCollector(device, Task, data.Count, keepOutputs: Task == TaskKind.Binary || Classes == 2, Loss is HingeLoss);
+            : new OutputCollector(device, Task, data.Count, keepOutputs: Task == TaskKind.Binary || Classes == 2, Loss);
         int samples = 0;
         foreach (var batch in data.Batches(0))
         {
@@ -255,7 +253,7 @@ public sealed class Trainer
         if (Task == TaskKind.Regression)
             throw new InvalidOperationException("Predict returns class labels, but this model's task is regression: use PredictScores");
         CheckSource(data, nameof(data));
-        using var collector = new OutputCollector(Model.Device, Task, data.Count, keepOutputs: Task == TaskKind.Binary, Loss is HingeLoss, keepLabels: false);
+        using var collector = new OutputCollector(Model.Device, Task, data.Count, keepOutputs: Task == TaskKind.Binary, Loss, keepLabels: false);
         int samples = 0;
         foreach (var batch in data.Batches(0))
         {
@@ -327,14 +325,14 @@ public sealed class Trainer
         private readonly TaskKind _task;
         private readonly Tensor? _predicted, _labels, _outputs;
         private readonly int _outPer;
-        private readonly bool _hingeTargets;
+        private readonly Loss _loss;
         private readonly Dictionary<(int, int), Tensor[]> _views = new();
 
-        public OutputCollector(Device device, TaskKind task, int count, bool keepOutputs, bool hingeTargets, bool keepLabels = true)
+        public OutputCollector(Device device, TaskKind task, int count, bool keepOutputs, Loss loss, bool keepLabels = true)
         {
             _device = device;
             _task = task;
-            _hingeTargets = hingeTargets;
+            _loss = loss;
             _outPer = task == TaskKind.MultiClass && keepOutputs ? 2 : 1;
             try
             {
@@ -387,7 +385,7 @@ public sealed class Trainer
                 {
                     var t = _labels.ToArray();
                     actual = new int[n];
-                    for (int i = 0; i < n; i++) actual[i] = (_hingeTargets ? t[i] > 0 : t[i] >= 0.5f) ? 1 : 0;
+                    for (int i = 0; i < n; i++) actual[i] = _loss.IsPositive(t[i]) ? 1 : 0;
                 }
             }
             return (predicted, actual, scores);
