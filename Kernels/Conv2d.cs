@@ -367,13 +367,9 @@ public static partial class Conv2dOp
         }
         if (db.Length > 0)
         {
-            var acc0 = k.Accelerator;
-            int limit = Math.Min(BiasGradGroupSize, acc0.AcceleratorType == AcceleratorType.CPU ? 32 : acc0.MaxNumThreadsPerGroup);
-            int group = 1;
-            while (group * 2 <= limit) group *= 2;
-            int grid = acc0.AcceleratorType == AcceleratorType.CPU ? Math.Max(1, Math.Min(s.K, acc0.NumMultiprocessors)) : s.K;
+            var config = new KernelConfig(ReductionLaunch.GridSize(k.Accelerator, s.K), ReductionLaunch.MaxGroupSize(k.Accelerator, BiasGradGroupSize));
             k.Get(BiasGradKernel, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, int>(BiasGradKernel))
-                (new KernelConfig(grid, group), dy, db, s.N, s.K, pq);
+                (config, dy, db, s.N, s.K, pq);
             k.CountLaunch();
             launches++;
         }

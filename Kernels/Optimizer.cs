@@ -268,7 +268,7 @@ public static partial class OptimizerOp
         var acc = k.Accelerator;
         int n = (int)g.Length;
         bool simulator = acc.AcceleratorType == AcceleratorType.CPU;   // one OS thread per simulated thread: keep it small
-        int group = simulator ? 16 : 1 << (int)Math.Log2(Math.Min(SumSquaresMaxGroup, acc.MaxNumThreadsPerGroup));
+        int group = ReductionLaunch.MaxGroupSize(acc, SumSquaresMaxGroup, cpuMaxGroupSize: 16);
         int grid = simulator ? 1
             : Math.Max(1, Math.Min((n + group - 1) / group, acc.NumMultiprocessors * Math.Max(1, acc.MaxNumThreadsPerMultiprocessor / group) * 2));
         k.Get(SumSquaresKernel, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int>(SumSquaresKernel))
