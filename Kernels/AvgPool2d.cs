@@ -116,7 +116,7 @@ public static class AvgPool2dOp
             {
                 var xs = t.x.AsSpan(plane * a.InPlane, a.InPlane);
                 var ys = t.y.AsSpan(plane * a.OutPlane, a.OutPlane);
-                if (a.KH == 2 && a.KW == 2 && a.SH == 2 && a.SW == 2 && a.PH == 0 && a.PW == 0) { PoolWindows.Avg2x2(a, xs, ys); continue; }
+                if (a.Is2x2Stride2) { PoolWindows.Avg2x2(a, xs, ys); continue; }
                 for (int p = 0; p < a.P; p++)
                     for (int q = 0; q < a.Q; q++)
                     {

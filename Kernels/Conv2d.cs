@@ -277,28 +277,11 @@ public static partial class Conv2dOp
     public static int Launch(KernelCache k, in Conv2dShape s, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b,
         ArrayView<float> y, ArrayView<float> col)
     {
-        int launches = 0, nb = BlockOf(s, col), pq = s.PQ, crs = s.CRS, cgrs = s.CgRS, kg = s.Kg;
-        long xs = (long)s.C * s.H * s.W, ys = (long)s.K * pq;
-        for (int n0 = 0; n0 < s.N; n0 += nb)
-        {
-            int count = Math.Min(nb, s.N - n0);
-            if (!s.Pointwise) { LaunchIm2Col(k, s, x, col, n0, count); launches++; }
-            for (int nl = 0; nl < count; nl++)
-            {
-                var src = s.Pointwise ? x.SubView((n0 + nl) * xs, xs) : col.SubView((long)nl * crs * pq, (long)crs * pq);
-                for (int g = 0; g < s.Groups; g++)
-                {
-                    GemmOp.Launch(k, false, false, kg, pq, cgrs, 1f, w.SubView((long)g * kg * cgrs, (long)kg * cgrs),
-                        src.SubView((long)g * cgrs * pq, (long)cgrs * pq), 0f, y.SubView((n0 + nl) * ys + (long)g * kg * pq, (long)kg * pq),
-                        default, Activation.Identity, 0f);
-                    launches++;
-                }
-            }
-        }
+        int launches = LaunchGemms(k, s, GemmPass.Forward, x, w, y, col);
         if (b.Length > 0)
         {
             k.Get(BiasKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(BiasKernel))
-                ((int)y.Length, y, b, s.K, pq);
+                ((int)y.Length, y, b, s.K, s.PQ);
             k.CountLaunch();
             launches++;
         }
@@ -311,33 +294,7 @@ public static partial class Conv2dOp
     /// </summary>
     public static int LaunchBackwardData(KernelCache k, in Conv2dShape s, ArrayView<float> dy, ArrayView<float> w,
         ArrayView<float> dx, ArrayView<float> col)
-    {
-        int launches = 0, nb = BlockOf(s, col), pq = s.PQ, crs = s.CRS, cgrs = s.CgRS, kg = s.Kg;
-        long xs = (long)s.C * s.H * s.W, ys = (long)s.K * pq;
-        for (int n0 = 0; n0 < s.N; n0 += nb)
-        {
-            int count = Math.Min(nb, s.N - n0);
-            for (int nl = 0; nl < count; nl++)
-            {
-                var dst = s.Pointwise ? dx.SubView((n0 + nl) * xs, xs) : col.SubView((long)nl * crs * pq, (long)crs * pq);
-                for (int g = 0; g < s.Groups; g++)
-                {
-                    GemmOp.Launch(k, true, false, cgrs, pq, kg, 1f, w.SubView((long)g * kg * cgrs, (long)kg * cgrs),
-                        dy.SubView((n0 + nl) * ys + (long)g * kg * pq, (long)kg * pq), 0f, dst.SubView((long)g * cgrs * pq, (long)cgrs * pq),
-                        default, Activation.Identity, 0f);
-                    launches++;
-                }
-            }
-            if (!s.Pointwise)
-            {
-                k.Get(Col2ImKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, Conv2dShape, int>(Col2ImKernel))
-                    ((int)(count * xs), col, dx, s, n0);
-                k.CountLaunch();
-                launches++;
-            }
-        }
-        return launches;
-    }
+        => LaunchGemms(k, s, GemmPass.BackwardData, dx, w, dy, col);
 
     /// <summary>
     /// Backward filter on an accelerator: per block one im2col launch, per sample and group one GEMM
@@ -347,31 +304,57 @@ public static partial class Conv2dOp
     public static int LaunchBackwardFilter(KernelCache k, in Conv2dShape s, ArrayView<float> x, ArrayView<float> dy,
         ArrayView<float> dw, ArrayView<float> db, ArrayView<float> col)
     {
-        int launches = 0, nb = BlockOf(s, col), pq = s.PQ, crs = s.CRS, cgrs = s.CgRS, kg = s.Kg;
-        long xs = (long)s.C * s.H * s.W, ys = (long)s.K * pq;
-        for (int n0 = 0; n0 < s.N; n0 += nb)
-        {
-            int count = Math.Min(nb, s.N - n0);
-            if (!s.Pointwise) { LaunchIm2Col(k, s, x, col, n0, count); launches++; }
-            for (int nl = 0; nl < count; nl++)
-            {
-                var src = s.Pointwise ? x.SubView((n0 + nl) * xs, xs) : col.SubView((long)nl * crs * pq, (long)crs * pq);
-                for (int g = 0; g < s.Groups; g++)
-                {
-                    GemmOp.Launch(k, false, true, kg, cgrs, pq, 1f, dy.SubView((n0 + nl) * ys + (long)g * kg * pq, (long)kg * pq),
-                        src.SubView((long)g * cgrs * pq, (long)cgrs * pq), 1f, dw.SubView((long)g * kg * cgrs, (long)kg * cgrs),
-                        default, Activation.Identity, 0f);
-                    launches++;
-                }
-            }
-        }
+        int launches = LaunchGemms(k, s, GemmPass.BackwardFilter, x, dw, dy, col);
         if (db.Length > 0)
         {
             var config = new KernelConfig(ReductionLaunch.GridSize(k.Accelerator, s.K), ReductionLaunch.MaxGroupSize(k.Accelerator, BiasGradGroupSize));
             k.Get(BiasGradKernel, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, int>(BiasGradKernel))
-                (config, dy, db, s.N, s.K, pq);
+                (config, dy, db, s.N, s.K, s.PQ);
             k.CountLaunch();
             launches++;
+        }
+        return launches;
+    }
+
+    private enum GemmPass { Forward, BackwardData, BackwardFilter }
+
+    /// <summary>
+    /// The GEMMs of one pass, block by block: the im2col of the block first (forward, backward filter), then per sample
+    /// n and group g one GEMM over W_g (Kg, CgRS) = w (or dw), col_ng (CgRS, PQ) = the block's columns (or x / dx itself
+    /// when pointwise) and y_ng (Kg, PQ) = y (or dy); then the col2im of the block (backward data). x: x, or dx for the
+    /// backward data. Returns the number of launches.
+    /// </summary>
+    private static int LaunchGemms(KernelCache k, in Conv2dShape s, GemmPass pass, ArrayView<float> x, ArrayView<float> w,
+        ArrayView<float> y, ArrayView<float> col)
+    {
+        int launches = 0, nb = BlockOf(s, col), pq = s.PQ, crs = s.CRS, cgrs = s.CgRS, kg = s.Kg;
+        long xs = (long)s.C * s.H * s.W, ys = (long)s.K * pq;
+        bool unfold = !s.Pointwise && pass != GemmPass.BackwardData;
+        for (int n0 = 0; n0 < s.N; n0 += nb)
+        {
+            int count = Math.Min(nb, s.N - n0);
+            if (unfold) { LaunchIm2Col(k, s, x, col, n0, count); launches++; }
+            for (int nl = 0; nl < count; nl++)
+            {
+                var cols = s.Pointwise ? x.SubView((n0 + nl) * xs, xs) : col.SubView((long)nl * crs * pq, (long)crs * pq);
+                for (int g = 0; g < s.Groups; g++)
+                {
+                    var wg = w.SubView((long)g * kg * cgrs, (long)kg * cgrs);
+                    var cg = cols.SubView((long)g * cgrs * pq, (long)cgrs * pq);
+                    var yg = y.SubView((n0 + nl) * ys + (long)g * kg * pq, (long)kg * pq);
+                    if (pass == GemmPass.Forward) GemmOp.Launch(k, false, false, kg, pq, cgrs, 1f, wg, cg, 0f, yg, default, Activation.Identity, 0f);
+                    else if (pass == GemmPass.BackwardData) GemmOp.Launch(k, true, false, cgrs, pq, kg, 1f, wg, yg, 0f, cg, default, Activation.Identity, 0f);
+                    else GemmOp.Launch(k, false, true, kg, cgrs, pq, 1f, yg, cg, 1f, wg, default, Activation.Identity, 0f);
+                    launches++;
+                }
+            }
+            if (!s.Pointwise && pass == GemmPass.BackwardData)
+            {
+                k.Get(Col2ImKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, Conv2dShape, int>(Col2ImKernel))
+                    ((int)(count * xs), col, x, s, n0);
+                k.CountLaunch();
+                launches++;
+            }
         }
         return launches;
     }

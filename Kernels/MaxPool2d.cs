@@ -122,7 +122,7 @@ public static class MaxPool2dOp
                 var xs = t.x.AsSpan(plane * a.InPlane, a.InPlane);
                 var ys = t.y.AsSpan(plane * a.OutPlane, a.OutPlane);
                 var ix = MemoryMarshal.Cast<float, int>(t.indices.AsSpan(plane * a.OutPlane, a.OutPlane));
-                if (a.KH == 2 && a.KW == 2 && a.SH == 2 && a.SW == 2 && a.PH == 0 && a.PW == 0) PoolWindows.Max2x2(a, xs, ys, ix);
+                if (a.Is2x2Stride2) PoolWindows.Max2x2(a, xs, ys, ix);
                 else ForwardPlane(a, plane, xs, ys, ix);
             }
         });

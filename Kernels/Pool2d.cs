@@ -60,6 +60,8 @@ public struct Pool2dArgs
     public readonly int InPlane => H * W;
     /// <summary>Elements of an output plane, P * Q.</summary>
     public readonly int OutPlane => P * Q;
+    /// <summary>A 2x2 window with stride 2 and no padding: the host's vectorised case (<see cref="PoolWindows.Max2x2"/>, <see cref="PoolWindows.Avg2x2"/>).</summary>
+    public readonly bool Is2x2Stride2 => KH == 2 && KW == 2 && SH == 2 && SW == 2 && PH == 0 && PW == 0;
 }
 
 /// <summary>
