@@ -75,80 +75,48 @@ public static partial class Conv2dOp
 {
     // ---- float64 reference (the spec) ---------------------------------------------------------------------------
 
-    /// <summary>Reference forward: y = conv(x, w) + b. x: (N, C, H, W), w: (K, Cg, R, S), b: (K) or empty, y: (N, K, P, Q).</summary>
-    public static void Reference(in Conv2dShape s, ReadOnlySpan<double> x, ReadOnlySpan<double> w, ReadOnlySpan<double> b, Span<double> y)
+    /// <summary>
+    /// Every term of the convolution: (y index, w index, x index) of y[n, k, p, q] += w[k, cl, r, t] x[n, g Cg + cl, h, w]
+    /// for each tap inside x (padding contributes nothing), in (n, k, p, q, cl, r, t) order, so an output's terms are
+    /// consecutive. The three references are this walk.
+    /// </summary>
+    private static IEnumerable<(int Y, int W, int X)> Terms(Conv2dShape s)
     {
         int cg = s.Cg, kg = s.Kg;
         for (int n = 0; n < s.N; n++)
             for (int k = 0; k < s.K; k++)
-            {
-                int g = k / kg;
                 for (int p = 0; p < s.P; p++)
                     for (int q = 0; q < s.Q; q++)
-                    {
-                        double sum = b.IsEmpty ? 0 : b[k];
                         for (int cl = 0; cl < cg; cl++)
                             for (int r = 0; r < s.R; r++)
                                 for (int t = 0; t < s.S; t++)
                                 {
                                     int h = p * s.StrideH - s.PadH + r * s.DilH, wi = q * s.StrideW - s.PadW + t * s.DilW;
                                     if (h < 0 || h >= s.H || wi < 0 || wi >= s.W) continue;
-                                    int c = g * cg + cl;
-                                    sum += w[((k * cg + cl) * s.R + r) * s.S + t] * x[((n * s.C + c) * s.H + h) * s.W + wi];
+                                    int c = k / kg * cg + cl;
+                                    yield return (((n * s.K + k) * s.P + p) * s.Q + q, ((k * cg + cl) * s.R + r) * s.S + t, ((n * s.C + c) * s.H + h) * s.W + wi);
                                 }
-                        y[((n * s.K + k) * s.P + p) * s.Q + q] = sum;
-                    }
-            }
+    }
+
+    /// <summary>Reference forward: y = conv(x, w) + b. x: (N, C, H, W), w: (K, Cg, R, S), b: (K) or empty, y: (N, K, P, Q).</summary>
+    public static void Reference(in Conv2dShape s, ReadOnlySpan<double> x, ReadOnlySpan<double> w, ReadOnlySpan<double> b, Span<double> y)
+    {
+        for (int i = 0; i < y.Length; i++) y[i] = b.IsEmpty ? 0 : b[i / s.PQ % s.K];
+        foreach (var (yi, wi, xi) in Terms(s)) y[yi] += w[wi] * x[xi];
     }
 
     /// <summary>Reference backward data: dx = d(sum dy * y)/dx (overwritten). dy: (N, K, P, Q), w: (K, Cg, R, S), dx: (N, C, H, W).</summary>
     public static void ReferenceBackwardData(in Conv2dShape s, ReadOnlySpan<double> dy, ReadOnlySpan<double> w, Span<double> dx)
     {
         dx.Clear();
-        int cg = s.Cg, kg = s.Kg;
-        for (int n = 0; n < s.N; n++)
-            for (int k = 0; k < s.K; k++)
-            {
-                int g = k / kg;
-                for (int p = 0; p < s.P; p++)
-                    for (int q = 0; q < s.Q; q++)
-                    {
-                        double d = dy[((n * s.K + k) * s.P + p) * s.Q + q];
-                        for (int cl = 0; cl < cg; cl++)
-                            for (int r = 0; r < s.R; r++)
-                                for (int t = 0; t < s.S; t++)
-                                {
-                                    int h = p * s.StrideH - s.PadH + r * s.DilH, wi = q * s.StrideW - s.PadW + t * s.DilW;
-                                    if (h < 0 || h >= s.H || wi < 0 || wi >= s.W) continue;
-                                    dx[((n * s.C + g * cg + cl) * s.H + h) * s.W + wi] += d * w[((k * cg + cl) * s.R + r) * s.S + t];
-                                }
-                    }
-            }
+        foreach (var (yi, wi, xi) in Terms(s)) dx[xi] += dy[yi] * w[wi];
     }
 
     /// <summary>Reference backward filter: dw += sum dy x, db += sum dy (db empty: no bias). Shapes as in <see cref="Reference"/>.</summary>
     public static void ReferenceBackwardFilter(in Conv2dShape s, ReadOnlySpan<double> x, ReadOnlySpan<double> dy, Span<double> dw, Span<double> db)
     {
-        int cg = s.Cg, kg = s.Kg;
-        for (int n = 0; n < s.N; n++)
-            for (int k = 0; k < s.K; k++)
-            {
-                int g = k / kg;
-                for (int p = 0; p < s.P; p++)
-                    for (int q = 0; q < s.Q; q++)
-                    {
-                        double d = dy[((n * s.K + k) * s.P + p) * s.Q + q];
-                        if (!db.IsEmpty) db[k] += d;
-                        for (int cl = 0; cl < cg; cl++)
-                            for (int r = 0; r < s.R; r++)
-                                for (int t = 0; t < s.S; t++)
-                                {
-                                    int h = p * s.StrideH - s.PadH + r * s.DilH, wi = q * s.StrideW - s.PadW + t * s.DilW;
-                                    if (h < 0 || h >= s.H || wi < 0 || wi >= s.W) continue;
-                                    dw[((k * cg + cl) * s.R + r) * s.S + t] += d * x[((n * s.C + g * cg + cl) * s.H + h) * s.W + wi];
-                                }
-                    }
-            }
+        if (!db.IsEmpty) for (int i = 0; i < s.N * s.K * s.PQ; i++) db[i / s.PQ % s.K] += dy[i];
+        foreach (var (yi, wi, xi) in Terms(s)) dw[wi] += dy[yi] * x[xi];
     }
 
     // ---- ILGPU kernels ------------------------------------------------------------------------------------------
