@@ -44,13 +44,15 @@ public static partial class DepthwiseConv2dOp
 
     private static bool Parallel(in DepthwiseParams a) => (long)a.N * a.C * Math.Max(a.P * a.Q, a.H * a.W) * a.R * a.S >= HostSimd.ParallelThreshold;
 
-    private static int PlaneChunk(int planes) => Math.Max(1, planes / (4 * HostSimd.PoolThreads));
+    /// <summary>Runs body(state, firstPlane, planeCount) over the N*C planes, about four ranges per pool thread.</summary>
+    private static void ForPlanes<TState>(in DepthwiseParams a, TState state, Action<TState, int, int> body)
+        => HostSimd.ForRanges(a.N * a.C, Math.Max(1, a.N * a.C / (4 * HostSimd.PoolThreads)), Parallel(a), state, body);
 
     /// <summary>Host forward; same contract as <see cref="Launch"/> (b: empty segment when !a.HasBias).</summary>
     public static void Host(in DepthwiseParams a, ArraySegment<float> x, ArraySegment<float> w, ArraySegment<float> b, ArraySegment<float> y)
     {
         if (a.N * a.C == 0 || a.P * a.Q == 0) return;
-        HostSimd.ForRanges(a.N * a.C, PlaneChunk(a.N * a.C), Parallel(a), (a, x, w, b, y), static (t, start, count) =>
+        ForPlanes(a, (a, x, w, b, y), static (t, start, count) =>
         {
             var (a, x, w, b, y) = t;
             var g = new Geometry(a);
@@ -133,10 +135,10 @@ public static partial class DepthwiseConv2dOp
         if (a.N * a.C == 0 || a.H * a.W == 0) return;
         if (a.StrideH == 1 && a.StrideW == 1)
         {
-            HostSimd.ForRanges(a.N * a.C, PlaneChunk(a.N * a.C), Parallel(a), (a, dy, w, dx), static (t, start, count) => GatherPlanes(t.a, t.dy, t.w, t.dx, start, count));
+            ForPlanes(a, (a, dy, w, dx), static (t, start, count) => GatherPlanes(t.a, t.dy, t.w, t.dx, start, count));
             return;
         }
-        HostSimd.ForRanges(a.N * a.C, PlaneChunk(a.N * a.C), Parallel(a), (a, dy, w, dx), static (t, start, count) =>
+        ForPlanes(a, (a, dy, w, dx), static (t, start, count) =>
         {
             var (a, dy, w, dx) = t;
             var g = new Geometry(a);
