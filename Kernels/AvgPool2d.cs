@@ -23,13 +23,12 @@ public static class AvgPool2dOp
             for (int p = 0; p < a.P; p++)
                 for (int q = 0; q < a.Q; q++)
                 {
-                    int h0 = p * a.SH - a.PH, w0 = q * a.SW - a.PW;
-                    int hs = Math.Max(h0, 0), he = Math.Min(h0 + a.KH, a.H), ws = Math.Max(w0, 0), we = Math.Min(w0 + a.KW, a.W);
+                    var win = PoolWindows.Window(a, plane, p, q);
                     double sum = 0;
-                    for (int h = hs; h < he; h++)
-                        for (int w = ws; w < we; w++)
+                    for (int h = win.HStart; h < win.HEnd; h++)
+                        for (int w = win.WStart; w < win.WEnd; w++)
                             sum += x[plane * a.InPlane + h * a.W + w];
-                    y[plane * a.OutPlane + p * a.Q + q] = sum / Divisor(a, h0, w0);
+                    y[plane * a.OutPlane + p * a.Q + q] = sum / Divisor(a, win);
                 }
     }
 
@@ -41,29 +40,23 @@ public static class AvgPool2dOp
             for (int p = 0; p < a.P; p++)
                 for (int q = 0; q < a.Q; q++)
                 {
-                    int h0 = p * a.SH - a.PH, w0 = q * a.SW - a.PW;
-                    int hs = Math.Max(h0, 0), he = Math.Min(h0 + a.KH, a.H), ws = Math.Max(w0, 0), we = Math.Min(w0 + a.KW, a.W);
-                    double g = dy[plane * a.OutPlane + p * a.Q + q] / Divisor(a, h0, w0);
-                    for (int h = hs; h < he; h++)
-                        for (int w = ws; w < we; w++)
+                    var win = PoolWindows.Window(a, plane, p, q);
+                    double g = dy[plane * a.OutPlane + p * a.Q + q] / Divisor(a, win);
+                    for (int h = win.HStart; h < win.HEnd; h++)
+                        for (int w = win.WStart; w < win.WEnd; w++)
                             dx[plane * a.InPlane + h * a.W + w] += g;
                 }
     }
 
     /// <summary>
-    /// The divisor of the window starting at (h0, w0) (padded coordinates may be negative): with padding counted, its
-    /// extent inside [-PH, H + PH) x [-PW, W + PW); without, inside [0, H) x [0, W). Kernel-safe.
+    /// The divisor of a window: with padding counted, its extent inside [-PH, H + PH) x [-PW, W + PW); without, inside
+    /// [0, H) x [0, W). Kernel-safe.
     /// </summary>
-    public static int Divisor(Pool2dArgs a, int h0, int w0)
+    public static int Divisor(Pool2dArgs a, PoolWindow win)
     {
-        if (a.IncludePad != 0)
-        {
-            int he = XMath.Min(h0 + a.KH, a.H + a.PH), we = XMath.Min(w0 + a.KW, a.W + a.PW);
-            return (he - h0) * (we - w0);
-        }
-        int rows = XMath.Min(h0 + a.KH, a.H) - XMath.Max(h0, 0);
-        int cols = XMath.Min(w0 + a.KW, a.W) - XMath.Max(w0, 0);
-        return rows * cols;
+        if (a.IncludePad == 0) return (win.HEnd - win.HStart) * (win.WEnd - win.WStart);
+        int he = XMath.Min(win.H0 + a.KH, a.H + a.PH), we = XMath.Min(win.W0 + a.KW, a.W + a.PW);
+        return (he - win.H0) * (we - win.W0);
     }
 
     // ---- ILGPU kernels --------------------------------------------------------------------------------------------
@@ -72,35 +65,25 @@ public static class AvgPool2dOp
     [GpuKernel]
     public static void ForwardKernel(Index1D i, ArrayView<float> x, ArrayView<float> y, Pool2dArgs a)
     {
-        int outPlane = a.P * a.Q;
-        int plane = i.X / outPlane;
-        int o = i.X - plane * outPlane;
-        int p = o / a.Q, q = o - p * a.Q;
-        int h0 = p * a.SH - a.PH, w0 = q * a.SW - a.PW;
-        int hs = XMath.Max(h0, 0), he = XMath.Min(h0 + a.KH, a.H), ws = XMath.Max(w0, 0), we = XMath.Min(w0 + a.KW, a.W);
-        long planeStart = (long)plane * a.H * a.W;
+        var win = PoolWindows.OfOutput(a, i);
+        long planeStart = (long)win.Plane * a.H * a.W;
         float sum = 0f;
-        for (int h = hs; h < he; h++)
-            for (int w = ws; w < we; w++)
+        for (int h = win.HStart; h < win.HEnd; h++)
+            for (int w = win.WStart; w < win.WEnd; w++)
                 sum += x[planeStart + h * a.W + w];
-        y[i] = sum / Divisor(a, h0, w0);
+        y[i] = sum / Divisor(a, win);
     }
 
     /// <summary>One thread per input element i of (N, C, H, W): dx[i] = sum over the windows containing it of dy / count. dy: (N, C, P, Q).</summary>
     [GpuKernel]
     public static void BackwardKernel(Index1D i, ArrayView<float> dy, ArrayView<float> dx, Pool2dArgs a)
     {
-        int inPlane = a.H * a.W;
-        int plane = i.X / inPlane;
-        int r = i.X - plane * inPlane;
-        int h = r / a.W, w = r - h * a.W;
-        int pLo = PoolWindows.First(h, a.KH, a.SH, a.PH), pHi = PoolWindows.Last(h, a.SH, a.PH, a.P);
-        int qLo = PoolWindows.First(w, a.KW, a.SW, a.PW), qHi = PoolWindows.Last(w, a.SW, a.PW, a.Q);
-        long outStart = (long)plane * a.P * a.Q;
+        var c = PoolWindows.Cover(a, i);
+        long outStart = (long)c.Plane * a.P * a.Q;
         float sum = 0f;
-        for (int p = pLo; p <= pHi; p++)
-            for (int q = qLo; q <= qHi; q++)
-                sum += dy[outStart + p * a.Q + q] / Divisor(a, p * a.SH - a.PH, q * a.SW - a.PW);
+        for (int p = c.PLo; p <= c.PHi; p++)
+            for (int q = c.QLo; q <= c.QHi; q++)
+                sum += dy[outStart + p * a.Q + q] / Divisor(a, PoolWindows.Window(a, c.Plane, p, q));
         dx[i] = sum;
     }
 
@@ -133,24 +116,19 @@ public static class AvgPool2dOp
             {
                 var xs = t.x.AsSpan(plane * a.InPlane, a.InPlane);
                 var ys = t.y.AsSpan(plane * a.OutPlane, a.OutPlane);
-                if (a.KH == 2 && a.KW == 2 && a.SH == 2 && a.SW == 2 && a.PH == 0 && a.PW == 0) { PoolWindows.Avg2x2(a, xs, ys); continue; }
+                if (a.Is2x2Stride2) { PoolWindows.Avg2x2(a, xs, ys); continue; }
                 for (int p = 0; p < a.P; p++)
-                {
-                    int h0 = p * a.SH - a.PH;
-                    int hs = Math.Max(h0, 0), he = Math.Min(h0 + a.KH, a.H);
                     for (int q = 0; q < a.Q; q++)
                     {
-                        int w0 = q * a.SW - a.PW;
-                        int ws = Math.Max(w0, 0), we = Math.Min(w0 + a.KW, a.W);
+                        var win = PoolWindows.Window(a, plane, p, q);
                         float sum = 0f;
-                        for (int h = hs; h < he; h++)
+                        for (int h = win.HStart; h < win.HEnd; h++)
                         {
                             var row = xs.Slice(h * a.W, a.W);
-                            for (int w = ws; w < we; w++) sum += row[w];
+                            for (int w = win.WStart; w < win.WEnd; w++) sum += row[w];
                         }
-                        ys[p * a.Q + q] = sum / Divisor(a, h0, w0);
+                        ys[p * a.Q + q] = sum / Divisor(a, win);
                     }
-                }
             }
         });
 
@@ -168,21 +146,16 @@ public static class AvgPool2dOp
                 var d = t.dx.AsSpan(plane * a.InPlane, a.InPlane);
                 d.Clear();
                 for (int p = 0; p < a.P; p++)
-                {
-                    int h0 = p * a.SH - a.PH;
-                    int hs = Math.Max(h0, 0), he = Math.Min(h0 + a.KH, a.H);
                     for (int q = 0; q < a.Q; q++)
                     {
-                        int w0 = q * a.SW - a.PW;
-                        int ws = Math.Max(w0, 0), we = Math.Min(w0 + a.KW, a.W);
-                        float v = g[p * a.Q + q] / Divisor(a, h0, w0);
-                        for (int h = hs; h < he; h++)
+                        var win = PoolWindows.Window(a, plane, p, q);
+                        float v = g[p * a.Q + q] / Divisor(a, win);
+                        for (int h = win.HStart; h < win.HEnd; h++)
                         {
                             var row = d.Slice(h * a.W, a.W);
-                            for (int w = ws; w < we; w++) row[w] += v;
+                            for (int w = win.WStart; w < win.WEnd; w++) row[w] += v;
                         }
                     }
-                }
             }
         });
 

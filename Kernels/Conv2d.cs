@@ -75,80 +75,48 @@ public static partial class Conv2dOp
 {
     // ---- float64 reference (the spec) ---------------------------------------------------------------------------
 
-    /// <summary>Reference forward: y = conv(x, w) + b. x: (N, C, H, W), w: (K, Cg, R, S), b: (K) or empty, y: (N, K, P, Q).</summary>
-    public static void Reference(in Conv2dShape s, ReadOnlySpan<double> x, ReadOnlySpan<double> w, ReadOnlySpan<double> b, Span<double> y)
+    /// <summary>
+    /// Every term of the convolution: (y index, w index, x index) of y[n, k, p, q] += w[k, cl, r, t] x[n, g Cg + cl, h, w]
+    /// for each tap inside x (padding contributes nothing), in (n, k, p, q, cl, r, t) order, so an output's terms are
+    /// consecutive. The three references are this walk.
+    /// </summary>
+    private static IEnumerable<(int Y, int W, int X)> Terms(Conv2dShape s)
     {
         int cg = s.Cg, kg = s.Kg;
         for (int n = 0; n < s.N; n++)
             for (int k = 0; k < s.K; k++)
-            {
-                int g = k / kg;
                 for (int p = 0; p < s.P; p++)
                     for (int q = 0; q < s.Q; q++)
-                    {
-                        double sum = b.IsEmpty ? 0 : b[k];
                         for (int cl = 0; cl < cg; cl++)
                             for (int r = 0; r < s.R; r++)
                                 for (int t = 0; t < s.S; t++)
                                 {
                                     int h = p * s.StrideH - s.PadH + r * s.DilH, wi = q * s.StrideW - s.PadW + t * s.DilW;
                                     if (h < 0 || h >= s.H || wi < 0 || wi >= s.W) continue;
-                                    int c = g * cg + cl;
-                                    sum += w[((k * cg + cl) * s.R + r) * s.S + t] * x[((n * s.C + c) * s.H + h) * s.W + wi];
+                                    int c = k / kg * cg + cl;
+                                    yield return (((n * s.K + k) * s.P + p) * s.Q + q, ((k * cg + cl) * s.R + r) * s.S + t, ((n * s.C + c) * s.H + h) * s.W + wi);
                                 }
-                        y[((n * s.K + k) * s.P + p) * s.Q + q] = sum;
-                    }
-            }
+    }
+
+    /// <summary>Reference forward: y = conv(x, w) + b. x: (N, C, H, W), w: (K, Cg, R, S), b: (K) or empty, y: (N, K, P, Q).</summary>
+    public static void Reference(in Conv2dShape s, ReadOnlySpan<double> x, ReadOnlySpan<double> w, ReadOnlySpan<double> b, Span<double> y)
+    {
+        for (int i = 0; i < y.Length; i++) y[i] = b.IsEmpty ? 0 : b[i / s.PQ % s.K];
+        foreach (var (yi, wi, xi) in Terms(s)) y[yi] += w[wi] * x[xi];
     }
 
     /// <summary>Reference backward data: dx = d(sum dy * y)/dx (overwritten). dy: (N, K, P, Q), w: (K, Cg, R, S), dx: (N, C, H, W).</summary>
     public static void ReferenceBackwardData(in Conv2dShape s, ReadOnlySpan<double> dy, ReadOnlySpan<double> w, Span<double> dx)
     {
         dx.Clear();
-        int cg = s.Cg, kg = s.Kg;
-        for (int n = 0; n < s.N; n++)
-            for (int k = 0; k < s.K; k++)
-            {
-                int g = k / kg;
-                for (int p = 0; p < s.P; p++)
-                    for (int q = 0; q < s.Q; q++)
-                    {
-                        double d = dy[((n * s.K + k) * s.P + p) * s.Q + q];
-                        for (int cl = 0; cl < cg; cl++)
-                            for (int r = 0; r < s.R; r++)
-                                for (int t = 0; t < s.S; t++)
-                                {
-                                    int h = p * s.StrideH - s.PadH + r * s.DilH, wi = q * s.StrideW - s.PadW + t * s.DilW;
-                                    if (h < 0 || h >= s.H || wi < 0 || wi >= s.W) continue;
-                                    dx[((n * s.C + g * cg + cl) * s.H + h) * s.W + wi] += d * w[((k * cg + cl) * s.R + r) * s.S + t];
-                                }
-                    }
-            }
+        foreach (var (yi, wi, xi) in Terms(s)) dx[xi] += dy[yi] * w[wi];
     }
 
     /// <summary>Reference backward filter: dw += sum dy x, db += sum dy (db empty: no bias). Shapes as in <see cref="Reference"/>.</summary>
     public static void ReferenceBackwardFilter(in Conv2dShape s, ReadOnlySpan<double> x, ReadOnlySpan<double> dy, Span<double> dw, Span<double> db)
     {
-        int cg = s.Cg, kg = s.Kg;
-        for (int n = 0; n < s.N; n++)
-            for (int k = 0; k < s.K; k++)
-            {
-                int g = k / kg;
-                for (int p = 0; p < s.P; p++)
-                    for (int q = 0; q < s.Q; q++)
-                    {
-                        double d = dy[((n * s.K + k) * s.P + p) * s.Q + q];
-                        if (!db.IsEmpty) db[k] += d;
-                        for (int cl = 0; cl < cg; cl++)
-                            for (int r = 0; r < s.R; r++)
-                                for (int t = 0; t < s.S; t++)
-                                {
-                                    int h = p * s.StrideH - s.PadH + r * s.DilH, wi = q * s.StrideW - s.PadW + t * s.DilW;
-                                    if (h < 0 || h >= s.H || wi < 0 || wi >= s.W) continue;
-                                    dw[((k * cg + cl) * s.R + r) * s.S + t] += d * x[((n * s.C + g * cg + cl) * s.H + h) * s.W + wi];
-                                }
-                    }
-            }
+        if (!db.IsEmpty) for (int i = 0; i < s.N * s.K * s.PQ; i++) db[i / s.PQ % s.K] += dy[i];
+        foreach (var (yi, wi, xi) in Terms(s)) dw[wi] += dy[yi] * x[xi];
     }
 
     // ---- ILGPU kernels ------------------------------------------------------------------------------------------
@@ -277,28 +245,11 @@ public static partial class Conv2dOp
     public static int Launch(KernelCache k, in Conv2dShape s, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b,
         ArrayView<float> y, ArrayView<float> col)
     {
-        int launches = 0, nb = BlockOf(s, col), pq = s.PQ, crs = s.CRS, cgrs = s.CgRS, kg = s.Kg;
-        long xs = (long)s.C * s.H * s.W, ys = (long)s.K * pq;
-        for (int n0 = 0; n0 < s.N; n0 += nb)
-        {
-            int count = Math.Min(nb, s.N - n0);
-            if (!s.Pointwise) { LaunchIm2Col(k, s, x, col, n0, count); launches++; }
-            for (int nl = 0; nl < count; nl++)
-            {
-                var src = s.Pointwise ? x.SubView((n0 + nl) * xs, xs) : col.SubView((long)nl * crs * pq, (long)crs * pq);
-                for (int g = 0; g < s.Groups; g++)
-                {
-                    GemmOp.Launch(k, false, false, kg, pq, cgrs, 1f, w.SubView((long)g * kg * cgrs, (long)kg * cgrs),
-                        src.SubView((long)g * cgrs * pq, (long)cgrs * pq), 0f, y.SubView((n0 + nl) * ys + (long)g * kg * pq, (long)kg * pq),
-                        default, Activation.Identity, 0f);
-                    launches++;
-                }
-            }
-        }
+        int launches = LaunchGemms(k, s, GemmPass.Forward, x, w, y, col);
         if (b.Length > 0)
         {
             k.Get(BiasKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(BiasKernel))
-                ((int)y.Length, y, b, s.K, pq);
+                ((int)y.Length, y, b, s.K, s.PQ);
             k.CountLaunch();
             launches++;
         }
@@ -311,33 +262,7 @@ public static partial class Conv2dOp
     /// </summary>
     public static int LaunchBackwardData(KernelCache k, in Conv2dShape s, ArrayView<float> dy, ArrayView<float> w,
         ArrayView<float> dx, ArrayView<float> col)
-    {
-        int launches = 0, nb = BlockOf(s, col), pq = s.PQ, crs = s.CRS, cgrs = s.CgRS, kg = s.Kg;
-        long xs = (long)s.C * s.H * s.W, ys = (long)s.K * pq;
-        for (int n0 = 0; n0 < s.N; n0 += nb)
-        {
-            int count = Math.Min(nb, s.N - n0);
-            for (int nl = 0; nl < count; nl++)
-            {
-                var dst = s.Pointwise ? dx.SubView((n0 + nl) * xs, xs) : col.SubView((long)nl * crs * pq, (long)crs * pq);
-                for (int g = 0; g < s.Groups; g++)
-                {
-                    GemmOp.Launch(k, true, false, cgrs, pq, kg, 1f, w.SubView((long)g * kg * cgrs, (long)kg * cgrs),
-                        dy.SubView((n0 + nl) * ys + (long)g * kg * pq, (long)kg * pq), 0f, dst.SubView((long)g * cgrs * pq, (long)cgrs * pq),
-                        default, Activation.Identity, 0f);
-                    launches++;
-                }
-            }
-            if (!s.Pointwise)
-            {
-                k.Get(Col2ImKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, Conv2dShape, int>(Col2ImKernel))
-                    ((int)(count * xs), col, dx, s, n0);
-                k.CountLaunch();
-                launches++;
-            }
-        }
-        return launches;
-    }
+        => LaunchGemms(k, s, GemmPass.BackwardData, dx, w, dy, col);
 
     /// <summary>
     /// Backward filter on an accelerator: per block one im2col launch, per sample and group one GEMM
@@ -347,35 +272,57 @@ public static partial class Conv2dOp
     public static int LaunchBackwardFilter(KernelCache k, in Conv2dShape s, ArrayView<float> x, ArrayView<float> dy,
         ArrayView<float> dw, ArrayView<float> db, ArrayView<float> col)
     {
+        int launches = LaunchGemms(k, s, GemmPass.BackwardFilter, x, dw, dy, col);
+        if (db.Length > 0)
+        {
+            var config = new KernelConfig(ReductionLaunch.GridSize(k.Accelerator, s.K), ReductionLaunch.MaxGroupSize(k.Accelerator, BiasGradGroupSize));
+            k.Get(BiasGradKernel, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, int>(BiasGradKernel))
+                (config, dy, db, s.N, s.K, s.PQ);
+            k.CountLaunch();
+            launches++;
+        }
+        return launches;
+    }
+
+    private enum GemmPass { Forward, BackwardData, BackwardFilter }
+
+    /// <summary>
+    /// The GEMMs of one pass, block by block: the im2col of the block first (forward, backward filter), then per sample
+    /// n and group g one GEMM over W_g (Kg, CgRS) = w (or dw), col_ng (CgRS, PQ) = the block's columns (or x / dx itself
+    /// when pointwise) and y_ng (Kg, PQ) = y (or dy); then the col2im of the block (backward data). x: x, or dx for the
+    /// backward data. Returns the number of launches.
+    /// </summary>
+    private static int LaunchGemms(KernelCache k, in Conv2dShape s, GemmPass pass, ArrayView<float> x, ArrayView<float> w,
+        ArrayView<float> y, ArrayView<float> col)
+    {
         int launches = 0, nb = BlockOf(s, col), pq = s.PQ, crs = s.CRS, cgrs = s.CgRS, kg = s.Kg;
         long xs = (long)s.C * s.H * s.W, ys = (long)s.K * pq;
+        bool unfold = !s.Pointwise && pass != GemmPass.BackwardData;
         for (int n0 = 0; n0 < s.N; n0 += nb)
         {
             int count = Math.Min(nb, s.N - n0);
-            if (!s.Pointwise) { LaunchIm2Col(k, s, x, col, n0, count); launches++; }
+            if (unfold) { LaunchIm2Col(k, s, x, col, n0, count); launches++; }
             for (int nl = 0; nl < count; nl++)
             {
-                var src = s.Pointwise ? x.SubView((n0 + nl) * xs, xs) : col.SubView((long)nl * crs * pq, (long)crs * pq);
+                var cols = s.Pointwise ? x.SubView((n0 + nl) * xs, xs) : col.SubView((long)nl * crs * pq, (long)crs * pq);
                 for (int g = 0; g < s.Groups; g++)
                 {
-                    GemmOp.Launch(k, false, true, kg, cgrs, pq, 1f, dy.SubView((n0 + nl) * ys + (long)g * kg * pq, (long)kg * pq),
-                        src.SubView((long)g * cgrs * pq, (long)cgrs * pq), 1f, dw.SubView((long)g * kg * cgrs, (long)kg * cgrs),
-                        default, Activation.Identity, 0f);
+                    var wg = w.SubView((long)g * kg * cgrs, (long)kg * cgrs);
+                    var cg = cols.SubView((long)g * cgrs * pq, (long)cgrs * pq);
+                    var yg = y.SubView((n0 + nl) * ys + (long)g * kg * pq, (long)kg * pq);
+                    if (pass == GemmPass.Forward) GemmOp.Launch(k, false, false, kg, pq, cgrs, 1f, wg, cg, 0f, yg, default, Activation.Identity, 0f);
+                    else if (pass == GemmPass.BackwardData) GemmOp.Launch(k, true, false, cgrs, pq, kg, 1f, wg, yg, 0f, cg, default, Activation.Identity, 0f);
+                    else GemmOp.Launch(k, false, true, kg, cgrs, pq, 1f, yg, cg, 1f, wg, default, Activation.Identity, 0f);
                     launches++;
                 }
             }
-        }
-        if (db.Length > 0)
-        {
-            var acc0 = k.Accelerator;
-            int limit = Math.Min(BiasGradGroupSize, acc0.AcceleratorType == AcceleratorType.CPU ? 32 : acc0.MaxNumThreadsPerGroup);
-            int group = 1;
-            while (group * 2 <= limit) group *= 2;
-            int grid = acc0.AcceleratorType == AcceleratorType.CPU ? Math.Max(1, Math.Min(s.K, acc0.NumMultiprocessors)) : s.K;
-            k.Get(BiasGradKernel, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, int>(BiasGradKernel))
-                (new KernelConfig(grid, group), dy, db, s.N, s.K, pq);
-            k.CountLaunch();
-            launches++;
+            if (!s.Pointwise && pass == GemmPass.BackwardData)
+            {
+                k.Get(Col2ImKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, Conv2dShape, int>(Col2ImKernel))
+                    ((int)(count * xs), col, x, s, n0);
+                k.CountLaunch();
+                launches++;
+            }
         }
         return launches;
     }

@@ -95,13 +95,7 @@ public static class GlobalSumOp
     /// Threads per group on <paramref name="acc"/>: the largest power of two &lt;= min(256, its limit); 32 on ILGPU's CPU
     /// accelerator, which simulates each thread with an OS thread and each barrier with OS waits (tests run there).
     /// </summary>
-    public static int GroupSize(Accelerator acc)
-    {
-        int limit = Math.Min(acc.AcceleratorType == AcceleratorType.CPU ? 32 : MaxGroupSize, acc.MaxNumThreadsPerGroup);
-        int g = 1;
-        while (g * 2 <= limit) g *= 2;
-        return g;
-    }
+    public static int GroupSize(Accelerator acc) => ReductionLaunch.MaxGroupSize(acc, MaxGroupSize);
 
     /// <summary>
     /// Groups of pass 1 for n elements: enough for about 8 elements per thread, at most 8 per multiprocessor and

@@ -14,8 +14,9 @@ public static partial class OptimizerOp
 
     /// <summary>
     /// Host fused step. <paramref name="segStarts"/> (S + 1, last = n) and <paramref name="segGroups"/> (S) are the
-    /// dense segment table; <paramref name="table"/> the group table (G * 8). <paramref name="sumSquares"/> is this
-    /// step's sum of squares of the gradient (used only when clipping by norm).
+    /// dense segment table; <paramref name="table"/> the group table (<see cref="GroupTable"/>). <paramref name="sumSquares"/>
+    /// is this step's sum of squares of the gradient (used only when clipping by norm). <paramref name="s1"/>,
+    /// <paramref name="s2"/>, <paramref name="s3"/>: the state arguments (<see cref="OptimizerHyper.States"/>), empty when unused.
     /// </summary>
     public static void Host(ArraySegment<float> p, ArraySegment<float> g, ArraySegment<float> s1, ArraySegment<float> s2, ArraySegment<float> s3,
         int[] segStarts, int[] segGroups, float[] table, OptimizerParams a, float sumSquares)
@@ -24,14 +25,9 @@ public static partial class OptimizerOp
         HostSimd.ForChunks(a.Length, (p, g, s1, s2, s3, segStarts, segGroups, table, a, clip), static (t, start, count) =>
         {
             var (p, g, s1, s2, s3, segStarts, segGroups, table, a, clip) = t;
-            int end = start + count;
-            for (int k = Array.BinarySearch(segStarts, 0, a.Segments, start) is int b && b >= 0 ? b : ~b - 1; k < a.Segments && segStarts[k] < end; k++)
+            for (var pieces = new ActivePieces(segStarts, segGroups, table, a.Segments, start, start + count); pieces.Next(out int row, out int lo, out int hi);)
             {
-                int gb = segGroups[k] * GroupSettings.Stride;
-                if (table[gb + 4] != 0f) continue;
-                int lo = Math.Max(start, segStarts[k]), hi = Math.Min(end, segStarts[k + 1]);
-                if (hi <= lo) continue;
-                var grp = new HostGroup(a.Lr * table[gb], table[gb + 1], table[gb + 2], table[gb + 3]);
+                var grp = new HostGroup(a.Lr * table[row + GroupTable.LrScale], table[row + GroupTable.L2], table[row + GroupTable.L1], table[row + GroupTable.Decoupled]);
                 Range(a, grp, clip, p, g, s1, s2, s3, lo, hi - lo);
             }
         });
@@ -48,19 +44,38 @@ public static partial class OptimizerOp
         HostSimd.ForChunks(g.Count, (g, segStarts, segGroups, table, segments, partials, chunk), static (t, start, count) =>
         {
             var (g, segStarts, segGroups, table, segments, partials, chunk) = t;
-            int end = start + count;
             double local = 0;
-            for (int k = Array.BinarySearch(segStarts, 0, segments, start) is int b && b >= 0 ? b : ~b - 1; k < segments && segStarts[k] < end; k++)
-            {
-                if (table[segGroups[k] * GroupSettings.Stride + 4] != 0f) continue;
-                int lo = Math.Max(start, segStarts[k]), hi = Math.Min(end, segStarts[k + 1]);
-                if (hi > lo) local += System.Numerics.Tensors.TensorPrimitives.SumOfSquares(g.AsSpan(lo, hi - lo));
-            }
+            for (var pieces = new ActivePieces(segStarts, segGroups, table, segments, start, start + count); pieces.Next(out _, out int lo, out int hi);)
+                local += System.Numerics.Tensors.TensorPrimitives.SumOfSquares(g.AsSpan(lo, hi - lo));
             partials[start / chunk] = local;
         });
         double total = 0;
         foreach (double partial in partials) total += partial;
         return total;
+    }
+
+    /// <summary>
+    /// The non-empty pieces of [start, end) that lie in segments of non-frozen groups, in order, each with the group-table
+    /// row of its group: the settings are looked up once per piece, never per element.
+    /// </summary>
+    private struct ActivePieces(int[] segStarts, int[] segGroups, float[] table, int segments, int start, int end)
+    {
+        private int _k = Array.BinarySearch(segStarts, 0, segments, start) is int b && b >= 0 ? b : ~b - 1;
+
+        public bool Next(out int row, out int lo, out int hi)
+        {
+            for (; _k < segments && segStarts[_k] < end; _k++)
+            {
+                row = GroupTable.Row(segGroups[_k]);
+                lo = Math.Max(start, segStarts[_k]);
+                hi = Math.Min(end, segStarts[_k + 1]);
+                if (table[row + GroupTable.Frozen] != 0f || hi <= lo) continue;
+                _k++;
+                return true;
+            }
+            row = lo = hi = 0;
+            return false;
+        }
     }
 
     private readonly record struct HostGroup(float Lr, float L2, float L1, float Decoupled);
@@ -113,7 +128,7 @@ public static partial class OptimizerOp
         if (grp.L1 != 0f && (a.Flags & OptimizerParams.FlagProximalL1) == 0) gi = Vector512.FusedMultiplyAdd(Vector512.Create(grp.L1), Sign(p0), gi);
         switch (a.Algorithm)
         {
-            case 0:
+            case (int)OptimizerAlgorithm.Sgd:
                 if ((a.Flags & OptimizerParams.FlagMomentum) != 0)
                 {
                     var b = (a.Flags & OptimizerParams.FlagFirstStep) != 0 ? gi
@@ -123,14 +138,14 @@ public static partial class OptimizerOp
                 }
                 pi = Vector512.FusedMultiplyAdd(-lr, gi, pi);
                 break;
-            case 1:
+            case (int)OptimizerAlgorithm.Adagrad:
                 {
                     var sum = Vector512.FusedMultiplyAdd(gi, gi, Vector512.LoadUnsafe(ref r1));
                     sum.StoreUnsafe(ref r1);
                     pi -= lr * gi / (Vector512.Sqrt(sum) + Vector512.Create(a.Eps));
                     break;
                 }
-            case 2:
+            case (int)OptimizerAlgorithm.RmsProp:
                 {
                     var alpha = Vector512.Create(a.Beta2);
                     var v = Vector512.FusedMultiplyAdd(alpha, Vector512.LoadUnsafe(ref r1), (1f - a.Beta2) * gi * gi);

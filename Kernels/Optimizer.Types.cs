@@ -54,6 +54,39 @@ public sealed record OptimizerHyper(OptimizerAlgorithm Algorithm)
     public bool HasMomentum => Momentum != 0 && Algorithm is OptimizerAlgorithm.Sgd or OptimizerAlgorithm.RmsProp;
 
     /// <summary>
+    /// The state buffers this configuration reads and writes, in argument order: SGD momentum_buffer (s1, with momentum);
+    /// AdaGrad sum (s1, starting at <see cref="InitialAccumulatorValue"/>); RMSprop square_avg (s1), momentum_buffer (s2,
+    /// with momentum), grad_avg (s3, centered); Adam exp_avg (s1), exp_avg_sq (s2), max_exp_avg_sq (s3, AMSGrad).
+    /// </summary>
+    public IReadOnlyList<StateSlot> States
+    {
+        get
+        {
+            var slots = new List<StateSlot>(3);
+            switch (Algorithm)
+            {
+                case OptimizerAlgorithm.Sgd:
+                    if (HasMomentum) slots.Add(new("momentum_buffer", StateArgument.S1));
+                    break;
+                case OptimizerAlgorithm.Adagrad:
+                    slots.Add(new("sum", StateArgument.S1, InitialAccumulatorValue));
+                    break;
+                case OptimizerAlgorithm.RmsProp:
+                    slots.Add(new("square_avg", StateArgument.S1));
+                    if (HasMomentum) slots.Add(new("momentum_buffer", StateArgument.S2));
+                    if (Centered) slots.Add(new("grad_avg", StateArgument.S3));
+                    break;
+                default:
+                    slots.Add(new("exp_avg", StateArgument.S1));
+                    slots.Add(new("exp_avg_sq", StateArgument.S2));
+                    if (Amsgrad) slots.Add(new("max_exp_avg_sq", StateArgument.S3));
+                    break;
+            }
+            return slots;
+        }
+    }
+
+    /// <summary>
     /// The kernel scalars of step <paramref name="t"/> (1-based) at learning rate <paramref name="lr"/>: bias corrections
     /// and AdaGrad's decayed lr are computed here, on the host, once per step (no Pow in kernels).
     /// </summary>
@@ -79,7 +112,7 @@ public sealed record OptimizerHyper(OptimizerAlgorithm Algorithm)
     }
 }
 
-/// <summary>Settings of one parameter group, as the kernel reads them from the group table.</summary>
+/// <summary>Settings of one parameter group, as the kernels read them from the group table (<see cref="GroupTable"/>).</summary>
 /// <param name="LrScale">Multiplies the optimizer's learning rate.</param>
 /// <param name="L2">Coupled L2 (PyTorch weight_decay): g += L2 * p.</param>
 /// <param name="L1">L1 strength: g += L1 * sign(p), or the proximal soft-threshold by lr * L1.</param>
@@ -87,17 +120,59 @@ public sealed record OptimizerHyper(OptimizerAlgorithm Algorithm)
 /// <param name="Frozen">Frozen: p and state are left untouched and the gradient is left out of the clipping norm.</param>
 public readonly record struct GroupSettings(double LrScale, double L2, double L1, double Decoupled, bool Frozen)
 {
-    /// <summary>Floats per group in the group table: lr scale, L2, L1, decoupled decay, frozen (0/1), padding.</summary>
-    public const int Stride = 8;
-
-    /// <summary>Writes this group's row into <paramref name="table"/>.</summary>
+    /// <summary>Writes this group's row into <paramref name="table"/> (G * <see cref="GroupTable.Stride"/>), padding zeroed.</summary>
     public void WriteTo(Span<float> table, int group)
     {
-        var row = table.Slice(group * Stride, Stride);
+        var row = table.Slice(GroupTable.Row(group), GroupTable.Stride);
         row.Clear();
-        row[0] = (float)LrScale; row[1] = (float)L2; row[2] = (float)L1; row[3] = (float)Decoupled; row[4] = Frozen ? 1 : 0;
+        row[GroupTable.LrScale] = (float)LrScale;
+        row[GroupTable.L2] = (float)L2;
+        row[GroupTable.L1] = (float)L1;
+        row[GroupTable.Decoupled] = (float)Decoupled;
+        row[GroupTable.Frozen] = Frozen ? 1 : 0;
     }
 }
+
+/// <summary>
+/// Layout of the group table: one row of <see cref="Stride"/> floats per parameter group, each setting of
+/// <see cref="GroupSettings"/> at its named column. <see cref="GroupSettings.WriteTo"/> writes it; the step kernel, the
+/// host step and both gradient-norm passes read it through these constants only.
+/// </summary>
+public static class GroupTable
+{
+    /// <summary>Floats per row: the five settings and padding to 32 bytes.</summary>
+    public const int Stride = 8;
+    /// <summary>Column of <see cref="GroupSettings.LrScale"/>.</summary>
+    public const int LrScale = 0;
+    /// <summary>Column of <see cref="GroupSettings.L2"/>.</summary>
+    public const int L2 = 1;
+    /// <summary>Column of <see cref="GroupSettings.L1"/>.</summary>
+    public const int L1 = 2;
+    /// <summary>Column of <see cref="GroupSettings.Decoupled"/>.</summary>
+    public const int Decoupled = 3;
+    /// <summary>Column of <see cref="GroupSettings.Frozen"/>: 1 frozen, 0 not.</summary>
+    public const int Frozen = 4;
+
+    /// <summary>Index of the first float of <paramref name="group"/>'s row. Kernel-safe.</summary>
+    public static int Row(int group) => group * Stride;
+}
+
+/// <summary>The three state arguments of the fused step; each algorithm gives them its own meaning (<see cref="OptimizerHyper.States"/>).</summary>
+public enum StateArgument
+{
+    /// <summary>The step's s1.</summary>
+    S1 = 0,
+    /// <summary>The step's s2.</summary>
+    S2 = 1,
+    /// <summary>The step's s3.</summary>
+    S3 = 2,
+}
+
+/// <summary>One flat (n) state buffer of an optimizer configuration.</summary>
+/// <param name="Name">PyTorch's name of the state, the checkpoint key (momentum_buffer, sum, square_avg, grad_avg, exp_avg, exp_avg_sq, max_exp_avg_sq).</param>
+/// <param name="Argument">The state argument of the step (and of <see cref="OptimizerOp.Reference"/>) that carries it.</param>
+/// <param name="Initial">The value the buffer starts at (AdaGrad's initial_accumulator_value; 0 otherwise).</param>
+public readonly record struct StateSlot(string Name, StateArgument Argument, double Initial = 0);
 
 /// <summary>Scalars of one fused optimizer step (a kernel parameter; no more than 14 kernel parameters in all).</summary>
 public struct OptimizerParams

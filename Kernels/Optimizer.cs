@@ -7,12 +7,12 @@ namespace GpuNet.Kernels;
 /// The fused optimizer step: every parameter of a model lives in one flat buffer p (n) with one flat gradient g (n)
 /// and up to three flat state buffers s1, s2, s3 (n); one launch updates all of it whatever the number of segments.
 /// Gradient contract: reads g (never writes it); p and state are updated in place.
-/// State slots: SGD s1 = momentum_buffer; AdaGrad s1 = sum; RMSprop s1 = square_avg, s2 = momentum_buffer,
-/// s3 = grad_avg; Adam s1 = exp_avg, s2 = exp_avg_sq, s3 = max_exp_avg_sq.
+/// What each state argument holds, and its PyTorch name, is <see cref="OptimizerHyper.States"/>.
 /// Per element, in order: skip frozen groups; g *= clip (global norm); clamp g (value clip); p *= 1 - lr*decoupled;
 /// g += L2*p0 + L1*sign(p0) (p0: the parameter before the step; the L1 term only in subgradient mode); the algorithm's
 /// update; proximal L1 p = sign(p) max(|p| - lr*L1, 0). lr = step lr * group lr scale (AdaGrad: the decayed lr).
 /// Segment table (int, dense over [0, n)): starts (S + 1, last = n) then group index (S); gaps map to a frozen group.
+/// Group table (float, G * <see cref="GroupTable.Stride"/>): one row per group, its settings at the <see cref="GroupTable"/> columns.
 /// </summary>
 public static partial class OptimizerOp
 {
@@ -20,7 +20,8 @@ public static partial class OptimizerOp
 
     /// <summary>
     /// One step t (1-based) at learning rate <paramref name="lr"/> in float64. <paramref name="groupOf"/>[i] is the
-    /// group of element i (-1: in no segment, untouched). State arrays the algorithm does not use may be empty.
+    /// group of element i (-1: in no segment, untouched). <paramref name="s1"/>, <paramref name="s2"/>, <paramref name="s3"/> are
+    /// the state arguments of <see cref="OptimizerHyper.States"/>; those the configuration does not use may be empty.
     /// </summary>
     public static void Reference(OptimizerHyper h, long t, double lr, ReadOnlySpan<GroupSettings> groups, ReadOnlySpan<int> groupOf,
         Span<double> p, ReadOnlySpan<double> g, Span<double> s1, Span<double> s2, Span<double> s3)
@@ -93,7 +94,7 @@ public static partial class OptimizerOp
         return Math.Sqrt(ss);
     }
 
-    // ---- ILGPU kernels (p, g, s1, s2, s3: flat (n); segs: int (2S + 1); groups: (G * 8); norm: (2)) ---------------
+    // ---- ILGPU kernels (p, g, s1, s2, s3: flat (n); segs: int (2S + 1); groups: (G * GroupTable.Stride); norm: (2)) -
 
     /// <summary>Segment k holding element i (binary search over the S + 1 starts).</summary>
     private static int FindSegment(ArrayView<int> segs, int segments, int i)
@@ -106,6 +107,9 @@ public static partial class OptimizerOp
         }
         return lo;
     }
+
+    /// <summary>First float of the group-table row of segment k.</summary>
+    private static int RowOfSegment(ArrayView<int> segs, int segments, int k) => GroupTable.Row(segs[segments + 1 + k]);
 
     private static float Sign(float x) => x > 0f ? 1f : x < 0f ? -1f : 0f;
 
@@ -137,16 +141,17 @@ public static partial class OptimizerOp
         for (; i < a.Length; i += threads)
         {
             while (segs[k + 1] <= i) k++;
-            int gb = segs[a.Segments + 1 + k] * GroupSettings.Stride;
-            if (groups[gb + 4] != 0f) continue;
-            float lr = a.Lr * groups[gb], l2 = groups[gb + 1], l1 = groups[gb + 2], dwd = groups[gb + 3];
+            int row = RowOfSegment(segs, a.Segments, k);
+            if (groups[row + GroupTable.Frozen] != 0f) continue;
+            float lr = a.Lr * groups[row + GroupTable.LrScale], l2 = groups[row + GroupTable.L2], l1 = groups[row + GroupTable.L1];
+            float dwd = groups[row + GroupTable.Decoupled];
             float p0 = p[i], gi = g[i] * clip;
             if (a.ClipValue > 0f) gi = MathF.Min(MathF.Max(gi, -a.ClipValue), a.ClipValue);
             float pi = p0;
             if (dwd != 0f) pi *= 1f - lr * dwd;
             gi = Fma(l2, p0, gi);
             if ((a.Flags & OptimizerParams.FlagProximalL1) == 0) gi = Fma(l1, Sign(p0), gi);
-            if (a.Algorithm == 0)
+            if (a.Algorithm == (int)OptimizerAlgorithm.Sgd)
             {
                 if ((a.Flags & OptimizerParams.FlagMomentum) != 0)
                 {
@@ -156,13 +161,13 @@ public static partial class OptimizerOp
                 }
                 pi = Fma(-lr, gi, pi);
             }
-            else if (a.Algorithm == 1)
+            else if (a.Algorithm == (int)OptimizerAlgorithm.Adagrad)
             {
                 float sum = Fma(gi, gi, s1[i]);
                 s1[i] = sum;
                 pi -= lr * gi / (MathF.Sqrt(sum) + a.Eps);
             }
-            else if (a.Algorithm == 2)
+            else if (a.Algorithm == (int)OptimizerAlgorithm.RmsProp)
             {
                 float alpha = a.Beta2;
                 float v = Fma(alpha, s1[i], (1f - alpha) * gi * gi);
@@ -220,7 +225,7 @@ public static partial class OptimizerOp
             for (; i < length; i += threads)
             {
                 while (segs[k + 1] <= i) k++;
-                if (groups[segs[segments + 1 + k] * GroupSettings.Stride + 4] != 0f) continue;
+                if (groups[RowOfSegment(segs, segments, k) + GroupTable.Frozen] != 0f) continue;
                 float x = g[i];
                 sum = Fma(x, x, sum);
             }
@@ -263,7 +268,7 @@ public static partial class OptimizerOp
         var acc = k.Accelerator;
         int n = (int)g.Length;
         bool simulator = acc.AcceleratorType == AcceleratorType.CPU;   // one OS thread per simulated thread: keep it small
-        int group = simulator ? 16 : 1 << (int)Math.Log2(Math.Min(SumSquaresMaxGroup, acc.MaxNumThreadsPerGroup));
+        int group = ReductionLaunch.MaxGroupSize(acc, SumSquaresMaxGroup, cpuMaxGroupSize: 16);
         int grid = simulator ? 1
             : Math.Max(1, Math.Min((n + group - 1) / group, acc.NumMultiprocessors * Math.Max(1, acc.MaxNumThreadsPerMultiprocessor / group) * 2));
         k.Get(SumSquaresKernel, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int>(SumSquaresKernel))
@@ -280,20 +285,11 @@ public static partial class OptimizerOp
     /// </summary>
     public static OpCost Cost(OptimizerHyper h, long n)
     {
-        int states = StateCount(h);
+        int states = h.States.Count;
         double flops = 4 + h.Algorithm switch { OptimizerAlgorithm.Sgd => 4, OptimizerAlgorithm.Adagrad => 6, OptimizerAlgorithm.RmsProp => 8, _ => 12 };
         return new OpCost(flops * n, (3 + 2 * states) * 4.0 * n);
     }
 
     /// <summary>Gradient-norm pass: reads g once, 2 FLOPs per element.</summary>
     public static OpCost SumSquaresCost(long n) => new(2.0 * n, 4.0 * n);
-
-    /// <summary>State buffers the configuration reads and writes per step.</summary>
-    public static int StateCount(OptimizerHyper h) => h.Algorithm switch
-    {
-        OptimizerAlgorithm.Sgd => h.Momentum != 0 ? 1 : 0,
-        OptimizerAlgorithm.Adagrad => 1,
-        OptimizerAlgorithm.RmsProp => 1 + (h.Momentum > 0 ? 1 : 0) + (h.Centered ? 1 : 0),
-        _ => h.Amsgrad ? 3 : 2,
-    };
 }

@@ -1,4 +1,3 @@
-using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.Intrinsics;
 using ILGPU;
@@ -134,18 +133,8 @@ public static class SoftmaxOp
     /// <summary>Group size cap on ILGPU's CPU accelerator, whose barriers cost an OS-thread rendezvous per thread.</summary>
     public const int CpuAcceleratorMaxGroupSize = 64;
 
-    /// <summary>
-    /// Threads per row: the power of two covering <paramref name="cols"/> (at least one warp), capped by
-    /// <see cref="MaxGroupSize"/> (<see cref="CpuAcceleratorMaxGroupSize"/> on the CPU accelerator) and by the
-    /// accelerator's largest group.
-    /// </summary>
-    public static int GroupSize(Accelerator acc, int cols)
-    {
-        int limit = Math.Min(acc.AcceleratorType == AcceleratorType.CPU ? CpuAcceleratorMaxGroupSize : MaxGroupSize, acc.MaxNumThreadsPerGroup);
-        int cap = (int)BitOperations.RoundUpToPowerOf2((uint)limit + 1) >> 1;
-        int want = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(Math.Max(cols, acc.WarpSize), 1));
-        return Math.Min(cap, want);
-    }
+    /// <summary>Threads per row: see <see cref="ReductionLaunch.GroupSize"/> (the row's cols are the terms).</summary>
+    public static int GroupSize(Accelerator acc, int cols) => ReductionLaunch.GroupSize(acc, cols, MaxGroupSize, CpuAcceleratorMaxGroupSize);
 
     /// <summary>Launches <see cref="ForwardKernel"/> over x, y: (rows, cols).</summary>
     public static void Launch(KernelCache k, bool log, int rows, int cols, ArrayView<float> x, ArrayView<float> y)

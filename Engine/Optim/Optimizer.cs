@@ -16,14 +16,14 @@ public abstract class Optimizer : IDisposable
     private readonly Regularization _regularization;
     private readonly int[] _segStarts, _segGroups;
     private readonly float[] _table;
-    private readonly string[] _stateNames;
-    private readonly Tensor?[] _state = new Tensor?[3];
+    private readonly IReadOnlyList<StateSlot> _slots;
+    private readonly Tensor?[] _state = new Tensor?[3];       // by StateArgument (s1, s2, s3 of the step); null when unused
     private readonly Tensor? _segTensor, _tableTensor, _norm;
     private double _learningRate, _hostSumSquares;
     private bool _disposed;
 
     private protected Optimizer(string name, Device device, Tensor parameters, Tensor gradients, double lr, OptimizerHyper hyper,
-        Regularization regularization, OptimizerOptions? options, string[] stateNames, double initialState = 0)
+        Regularization regularization, OptimizerOptions? options)
     {
         ArgumentNullException.ThrowIfNull(device);
         options ??= new OptimizerOptions();
@@ -45,17 +45,16 @@ public abstract class Optimizer : IDisposable
         if (_groups.Any(g => g is null)) throw new ArgumentException($"{name}: a parameter group is null", nameof(options));
         int n = (int)parameters.Length;
         (_segStarts, _segGroups) = BuildSegments(name, options.Segments ?? [new ParamSegment(0, n, 0)], n, _groups.Length);
-        _table = new float[(_groups.Length + 1) * GroupSettings.Stride];
+        _table = new float[(_groups.Length + 1) * GroupTable.Stride];
         FillTable();
-        _stateNames = stateNames;
+        _slots = _hyper.States;
         try
         {
-            for (int s = 0; s < 3; s++)
-                if (stateNames[s].Length > 0)
-                {
-                    _state[s] = device.Zeros(n);
-                    if (s == 0 && initialState != 0) device.Fill(_state[s]!, (float)initialState);
-                }
+            foreach (var slot in _slots)
+            {
+                var t = _state[(int)slot.Argument] = device.Zeros(n);
+                if (slot.Initial != 0) device.Fill(t, (float)slot.Initial);
+            }
             if (!device.IsHost)
             {
                 _segTensor = device.FromArray([.. _segStarts, .. _segGroups]);
@@ -115,8 +114,8 @@ public abstract class Optimizer : IDisposable
         int n = (int)Parameters.Length;
         var a = _hyper.Pack(StepCount, _learningRate, n, _segGroups.Length, (int)(StepCount & 1));
         if (n == 0) return;
-        Device.OptimizerStep(Parameters, Gradients, _state[0], _state[1], _state[2], _segTensor, _tableTensor, _norm,
-            _segStarts, _segGroups, _table, a, ref _hostSumSquares);
+        Device.OptimizerStep(Parameters, Gradients, _state[(int)StateArgument.S1], _state[(int)StateArgument.S2], _state[(int)StateArgument.S3],
+            _segTensor, _tableTensor, _norm, _segStarts, _segGroups, _table, a, ref _hostSumSquares);
     }
 
     /// <summary>
@@ -138,7 +137,7 @@ public abstract class Optimizer : IDisposable
     {
         ThrowIfDisposed();
         var tensors = new Dictionary<string, float[]>();
-        for (int s = 0; s < 3; s++) if (_state[s] is { } t) tensors[_stateNames[s]] = t.ToArray();
+        foreach (var slot in _slots) tensors[slot.Name] = StateOf(slot).ToArray();
         return new OptimizerState(Name, StepCount, _learningRate, tensors);
     }
 
@@ -150,18 +149,18 @@ public abstract class Optimizer : IDisposable
         ArgumentNullException.ThrowIfNull(state);
         if (state.Optimizer != Name)
             throw new ArgumentException($"{Name}.Restore: the state was saved by {state.Optimizer}", nameof(state));
-        var expected = _stateNames.Where(s => s.Length > 0).ToHashSet();
+        var expected = _slots.Select(s => s.Name).ToHashSet();
         var missing = expected.Where(e => !state.Tensors.ContainsKey(e)).ToList();
         var extra = state.Tensors.Keys.Where(k => !expected.Contains(k)).ToList();
         if (missing.Count > 0 || extra.Count > 0)
             throw new ArgumentException($"{Name}.Restore: state tensors [{string.Join(", ", state.Tensors.Keys)}] do not match this configuration's " +
                 $"[{string.Join(", ", expected)}] (missing [{string.Join(", ", missing)}], unexpected [{string.Join(", ", extra)}])", nameof(state));
         if (state.StepCount < 0) throw new ArgumentException($"{Name}.Restore: step count {state.StepCount} is negative", nameof(state));
-        for (int s = 0; s < 3; s++)
-            if (_state[s] is { } t && state.Tensors[_stateNames[s]].Length != t.Length)
-                throw new ArgumentException($"{Name}.Restore: state '{_stateNames[s]}' has {state.Tensors[_stateNames[s]].Length} elements, the optimizer has {t.Length}", nameof(state));
+        foreach (var slot in _slots)
+            if (state.Tensors[slot.Name].Length != StateOf(slot).Length)
+                throw new ArgumentException($"{Name}.Restore: state '{slot.Name}' has {state.Tensors[slot.Name].Length} elements, the optimizer has {StateOf(slot).Length}", nameof(state));
         LearningRate = state.LearningRate;
-        for (int s = 0; s < 3; s++) if (_state[s] is { } t) t.CopyFrom(state.Tensors[_stateNames[s]]);
+        foreach (var slot in _slots) StateOf(slot).CopyFrom(state.Tensors[slot.Name]);
         StepCount = state.StepCount;
         if (_norm is not null) Device.Fill(_norm, 0f);
     }
@@ -177,9 +176,11 @@ public abstract class Optimizer : IDisposable
 
     private void DisposeTensors()
     {
-        for (int s = 0; s < 3; s++) _state[s]?.Dispose();
+        foreach (var t in _state) t?.Dispose();
         _segTensor?.Dispose(); _tableTensor?.Dispose(); _norm?.Dispose();
     }
+
+    private Tensor StateOf(StateSlot slot) => _state[(int)slot.Argument]!;
 
     private void ThrowIfDisposed()
     {

@@ -17,7 +17,7 @@ public sealed class Sgd : Optimizer
     public Sgd(Device device, Tensor parameters, Tensor gradients, double lr = 1e-3, double momentum = 0, double dampening = 0,
         double weightDecay = 0, bool nesterov = false, OptimizerOptions? options = null)
         : base("Sgd", device, parameters, gradients, lr, Hyper(momentum, dampening, nesterov),
-            WithWeightDecay(options, weightDecay, decoupled: false), options, [momentum != 0 ? "momentum_buffer" : "", "", ""])
+            WithWeightDecay(options, weightDecay, decoupled: false), options)
     { }
 
     private static OptimizerHyper Hyper(double momentum, double dampening, bool nesterov)
@@ -52,7 +52,7 @@ public sealed class Adagrad : Optimizer
             LrDecay = Validate.AtLeastZero(nameof(lrDecay), lrDecay),
             InitialAccumulatorValue = Validate.AtLeastZero(nameof(initialAccumulatorValue), initialAccumulatorValue),
             Eps = Validate.Positive(nameof(eps), eps),
-        }, Sgd.WithWeightDecay(options, weightDecay, decoupled: false), options, ["sum", "", ""], initialAccumulatorValue)
+        }, Sgd.WithWeightDecay(options, weightDecay, decoupled: false), options)
     { }
 }
 
@@ -73,8 +73,7 @@ public sealed class RmsProp : Optimizer
             Eps = Validate.Positive(nameof(eps), eps),
             Momentum = Validate.Range(nameof(momentum), momentum, 0, true, 1, false),
             Centered = centered,
-        }, Sgd.WithWeightDecay(options, weightDecay, decoupled: false), options,
-            ["square_avg", momentum > 0 ? "momentum_buffer" : "", centered ? "grad_avg" : ""])
+        }, Sgd.WithWeightDecay(options, weightDecay, decoupled: false), options)
     { }
 }
 
@@ -101,7 +100,7 @@ public sealed class Adam : Optimizer
             Beta2 = Validate.Range(nameof(beta2), beta2, 0, true, 1, false),
             Eps = Validate.Positive(nameof(eps), eps),
             Amsgrad = amsgrad,
-        }, Sgd.WithWeightDecay(options, weightDecay, decoupled), options, ["exp_avg", "exp_avg_sq", amsgrad ? "max_exp_avg_sq" : ""])
+        }, Sgd.WithWeightDecay(options, weightDecay, decoupled), options)
     { }
 
     /// <summary>AdamW: Adam with decoupled weight decay p *= 1 - lr*wd (defaults as PyTorch: weight_decay 1e-2).</summary>
