@@ -1,10 +1,14 @@
 using GpuNet.Kernels;
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
 
 namespace GpuNet.Tests;
 
 public abstract class ActivationTests(DeviceFixture f) : DeviceTestBase(f)
 {
-    public static TheoryData<int> Sizes => [1, 7, 1000];
+    /// <summary>2500 crosses the host span forms' 1024-element stack blocks.</summary>
+    public static TheoryData<int> Sizes => [1, 7, 1000, 2500];
 
     /// <summary>Finite differences of sum(dy * f(x)) cost O(n^2) reference evaluations: smaller sizes.</summary>
     public static TheoryData<int> FdSizes => [1, 7, 257];
@@ -163,3 +167,94 @@ public abstract class ActivationTests(DeviceFixture f) : DeviceTestBase(f)
 public sealed class ActivationTestsCpu(CpuFixture f) : ActivationTests(f), IClassFixture<CpuFixture>;
 public sealed class ActivationTestsIlgpuCpu(IlgpuCpuFixture f) : ActivationTests(f), IClassFixture<IlgpuCpuFixture>;
 public sealed class ActivationTestsCuda(CudaFixture f) : ActivationTests(f), IClassFixture<CudaFixture>;
+
+/// <summary>
+/// The definitions behind <see cref="Activation"/>: every value maps to its own <see cref="IActivation"/> struct (and
+/// every struct is reachable), the scalar forms the GPU kernels run agree with the float64 reference, and an undefined
+/// value is an error at every entry point, never a silent default.
+/// </summary>
+public sealed class ActivationDefinitionTests
+{
+    public static TheoryData<Activation> All => new(Enum.GetValues<Activation>());
+
+    [Fact]
+    public void EveryValueHasItsOwnDefinitionAndEveryDefinitionIsMapped()
+    {
+        var mapped = new List<Type>();
+        foreach (var act in Enum.GetValues<Activation>())
+        {
+            var f = ActivationMath.Definition(act);
+            Assert.Equal(act, f.Kind);
+            Assert.Equal(f.DefaultAlpha, ActivationMath.DefaultAlpha(act));
+            mapped.Add(f.GetType());
+        }
+        var structs = typeof(IActivation).Assembly.GetTypes()
+            .Where(t => t.IsValueType && typeof(IActivation).IsAssignableFrom(t)).ToList();
+        Assert.Equal(structs.Count, mapped.Distinct().Count());
+        Assert.All(structs, t => Assert.Contains(t, mapped));
+    }
+
+    /// <summary>The float32 scalar forms (what the ILGPU kernels and the GPU GEMM epilogue run) against the reference.</summary>
+    [Theory, MemberData(nameof(All))]
+    public void ScalarFormsMatchReference(Activation act)
+    {
+        var f = ActivationMath.Definition(act);
+        float alpha = act == Activation.LeakyRelu ? 0.2f : act == Activation.Elu ? 0.7f : f.DefaultAlpha;
+        var x = TestData.Uniform(70, 500, -8f, 8f);
+        x[0] = 0f; x[1] = 30f; x[2] = -30f; x[3] = 0.2f; x[4] = -0.2f; x[5] = 1e-4f;
+        var y = new float[x.Length]; var d = new float[x.Length];
+        var yRef = new double[x.Length]; var dRef = new double[x.Length];
+        for (int i = 0; i < x.Length; i++)
+        {
+            y[i] = f.Forward(x[i], alpha);
+            d[i] = f.Derivative(x[i], y[i], alpha);
+            yRef[i] = f.Reference(x[i], alpha);
+            dRef[i] = f.ReferenceDerivative(x[i], alpha);
+        }
+        Tol.Activation.AssertClose(y, yRef, $"{act} scalar forward");
+        Tol.Activation.AssertClose(d, dRef, $"{act} scalar derivative");
+    }
+
+    public static TheoryData<int> Undefined => [99, -1, 8];
+
+    [Theory, MemberData(nameof(Undefined))]
+    public void UndefinedValueThrowsAtEveryEntryPoint(int value)
+    {
+        var act = (Activation)value;
+        float[] h = new float[4];
+        double[] r = new double[4];
+        using var context = Context.Create(b => b.CPU());
+        using var accelerator = context.CreateCPUAccelerator(0);
+        using var buffer = accelerator.Allocate1D<float>(4);
+        var k = new KernelCache(accelerator);
+        var v = buffer.View;
+        var entryPoints = new (string Name, Action Call)[]
+        {
+            ("ActivationMath.Definition", () => ActivationMath.Definition(act)),
+            ("ActivationMath.DefaultAlpha", () => ActivationMath.DefaultAlpha(act)),
+            ("ActivationMath.Reference", () => ActivationMath.Reference(act, 1, 0)),
+            ("ActivationMath.ReferenceDerivative", () => ActivationMath.ReferenceDerivative(act, 1, 0)),
+            ("ActivationOp.Reference", () => ActivationOp.Reference(act, 0, r, r)),
+            ("ActivationOp.ReferenceBackward", () => ActivationOp.ReferenceBackward(act, 0, r, r, r)),
+            ("ActivationOp.Host", () => ActivationOp.Host(act, 0f, h, h)),
+            ("ActivationOp.HostBackward", () => ActivationOp.HostBackward(act, 0f, h, h, h, h)),
+            ("ActivationOp.Launch", () => ActivationOp.Launch(k, act, 0f, v, v)),
+            ("ActivationOp.LaunchBackward", () => ActivationOp.LaunchBackward(k, act, 0f, v, v, v, v)),
+            ("ActivationOp.FlopsPerElement", () => ActivationOp.FlopsPerElement(act, backward: true)),
+            ("ActivationOp.Cost", () => ActivationOp.Cost(act, 4)),
+            ("ActivationOp.BackwardCost", () => ActivationOp.BackwardCost(act, 4)),
+            ("GemmOp.Reference", () => GemmOp.Reference(false, false, 2, 2, 1, 1, r.AsSpan(0, 2), r.AsSpan(0, 2), 0, r, default, act, 0)),
+            ("GemmOp.Host", () => GemmOp.Host(false, false, 2, 2, 1, 1f, new float[2], new float[2], 0f, h, default, act, 0f)),
+            ("GemmOp.Launch", () => GemmOp.Launch(k, false, false, 2, 2, 1, 1f, v, v, 0f, v, default, act, 0f)),
+        };
+        foreach (var (name, call) in entryPoints)
+        {
+            var e = Assert.Throws<ArgumentOutOfRangeException>(call);
+            Assert.True(e.ParamName == "act", $"{name}: ParamName {e.ParamName}, expected act");
+            Assert.True(e.Message.Contains(value.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)
+                && e.Message.Contains("Softplus", StringComparison.Ordinal), $"{name}: message does not name the value and the expected ones: {e.Message}");
+        }
+        Assert.Equal(0, k.Launches);
+        Assert.All(h, x => Assert.Equal(0f, x));
+    }
+}

@@ -16,8 +16,11 @@ using ILGPU.Runtime.OpenCL;
 namespace GpuNet.Tests;
 
 /// <summary>
-/// Every kernel of the product: the static methods of GpuNet.Kernels carrying <see cref="GpuKernelAttribute"/>.
-/// The compile tests take their cases from here, so a newly merged kernel is checked without touching the tests.
+/// Every kernel of the product: the static methods of GpuNet.Kernels carrying <see cref="GpuKernelAttribute"/>, a
+/// generic one closed over every struct of the assembly that satisfies its constraints (e.g.
+/// <c>ActivationOp.ForwardKernel&lt;ReluActivation&gt;</c> for each <see cref="IActivation"/> struct).
+/// The compile tests take their cases from here, so a newly merged kernel or op struct is checked without touching
+/// the tests.
 /// </summary>
 public static class KernelCatalog
 {
@@ -29,7 +32,10 @@ public static class KernelCatalog
     /// <summary>The GpuNet.Kernels assembly.</summary>
     public static Assembly Assembly => typeof(KernelCache).Assembly;
 
-    /// <summary>Kernels by name (<c>Class.Method</c>, nested classes dotted, parameter types appended to overloads).</summary>
+    /// <summary>
+    /// Compilable kernels by name (<c>Class.Method</c>, nested classes dotted, <c>&lt;type arguments&gt;</c> appended to
+    /// a generic kernel's instantiations, parameter types appended to overloads).
+    /// </summary>
     public static IReadOnlyDictionary<string, MethodInfo> Kernels => _kernels.Value;
 
     /// <summary>Kernel names, sorted: the cases of the per-kernel theories.</summary>
@@ -38,6 +44,24 @@ public static class KernelCatalog
     /// <summary>Every static method of the assembly (public or not, declared by any type) with the attribute.</summary>
     public static IEnumerable<MethodInfo> Attributed()
         => AllStaticMethods().Where(m => m.GetCustomAttribute<GpuKernelAttribute>() is not null);
+
+    /// <summary>
+    /// The closed instantiations of the generic kernel <paramref name="kernel"/>: every combination of type arguments
+    /// drawn from the assembly's non-generic structs that satisfy each type parameter's constraints. A type parameter
+    /// with no interface constraint gets none (it would match every struct), nor does an unsatisfiable one.
+    /// </summary>
+    public static IReadOnlyList<MethodInfo> Instantiations(MethodInfo kernel)
+    {
+        var structs = Assembly.GetTypes().Where(t => t.IsValueType && !t.IsEnum && !t.ContainsGenericParameters).ToList();
+        IEnumerable<Type[]> combos = [[]];
+        foreach (var parameter in kernel.GetGenericArguments())
+        {
+            var interfaces = parameter.GetGenericParameterConstraints().Where(c => c.IsInterface).ToList();
+            var matches = interfaces.Count == 0 ? [] : structs.Where(t => interfaces.All(i => i.IsAssignableFrom(t))).ToList();
+            combos = combos.SelectMany(c => matches.Select(t => (Type[])[.. c, t])).ToList();
+        }
+        return combos.Select(args => kernel.MakeGenericMethod(args)).ToList();
+    }
 
     /// <summary>Every static method declared by any type of the assembly.</summary>
     public static IEnumerable<MethodInfo> AllStaticMethods()
@@ -71,12 +95,16 @@ public static class KernelCatalog
             && ps.Any(p => IsArrayView(p.ParameterType));
     }
 
+    private static string TypeArguments(MethodInfo m)
+        => m.IsGenericMethod ? $"<{string.Join(", ", m.GetGenericArguments().Select(TypeName))}>" : "";
+
     private static string TypeName(Type t) => t.FullName!.Replace(Assembly.GetName().Name + ".", "", StringComparison.Ordinal).Replace('+', '.');
 
     private static IReadOnlyDictionary<string, MethodInfo> Discover()
     {
         var result = new Dictionary<string, MethodInfo>(StringComparer.Ordinal);
-        foreach (var group in Attributed().GroupBy(m => $"{TypeName(m.DeclaringType!)}.{m.Name}"))
+        var closed = Attributed().SelectMany(m => m.IsGenericMethodDefinition ? Instantiations(m) : [m]);
+        foreach (var group in closed.GroupBy(m => $"{TypeName(m.DeclaringType!)}.{m.Name}{TypeArguments(m)}"))
         {
             if (group.Count() == 1) { result.Add(group.Key, group.Single()); continue; }
             foreach (var m in group)
@@ -92,12 +120,16 @@ public static class KernelCatalog
 /// </summary>
 public sealed class KernelCatalogTests
 {
-    /// <summary>The catalog is not empty and holds the elementwise kernels.</summary>
+    /// <summary>The catalog is not empty and holds the elementwise kernels, generic ones once per op struct.</summary>
     [Fact]
     public void DiscoversKernels()
     {
         var names = KernelCatalog.Kernels.Keys.ToList();
         Assert.Contains("ElementwiseOp.AxpyKernel", names);
+        Assert.Contains("ElementwiseOp.BinaryKernel<SubOp>", names);
+        Assert.Contains("ActivationOp.BackwardKernel<GeluActivation>", names);
+        Assert.Contains("GemmOp.Kernel<IdentityActivation>", names);
+        Assert.DoesNotContain("ActivationOp.ForwardKernel", names);   // the open definition itself cannot be compiled
         TestContext.Current.TestOutputHelper?.WriteLine($"{names.Count} kernels: {string.Join(", ", names.Order(StringComparer.Ordinal))}");
     }
 
@@ -118,8 +150,37 @@ public sealed class KernelCatalogTests
     }
 
     /// <summary>
-    /// Every [GpuKernel] method is static, returns void and is not generic; implicitly grouped kernels take an index
-    /// first, explicitly grouped ones take none; at most 14 parameters besides the index.
+    /// Every generic [GpuKernel] is compiled once per struct of its constraint interface: one instantiation per
+    /// <see cref="Activation"/> value for the activation kernels and the GEMM, one per <see cref="BinaryOp"/> value
+    /// for the binary kernel.
+    /// </summary>
+    [Fact]
+    public void GenericKernelsAreInstantiatedForEveryOpStruct()
+    {
+        int activations = Enum.GetValues<Activation>().Length, binaryOps = Enum.GetValues<BinaryOp>().Length;
+        foreach (var name in new[] { "ActivationOp.ForwardKernel", "ActivationOp.BackwardKernel", "GemmOp.Kernel" })
+            Assert.Equal(activations, KernelCatalog.Kernels.Keys.Count(k => k.StartsWith(name + "<", StringComparison.Ordinal)));
+        Assert.Equal(binaryOps, KernelCatalog.Kernels.Keys.Count(k => k.StartsWith("ElementwiseOp.BinaryKernel<", StringComparison.Ordinal)));
+        var forward = KernelCatalog.Attributed().Single(m => m.DeclaringType == typeof(ActivationOp) && m.Name == nameof(ActivationOp.ForwardKernel));
+        Assert.Equal(
+            Enum.GetValues<Activation>().Select(a => ActivationMath.Definition(a).GetType()).Order(TypeComparer).ToList(),
+            KernelCatalog.Instantiations(forward).Select(m => m.GetGenericArguments()[0]).Order(TypeComparer).ToList());
+    }
+
+    private static readonly Comparer<Type> TypeComparer = Comparer<Type>.Create((a, b) => string.CompareOrdinal(a.FullName, b.FullName));
+
+    /// <summary>The instantiation rule: no interface constraint, or no struct satisfying it, means no instantiation.</summary>
+    [Fact]
+    public void InstantiationNeedsAnInterfaceConstraintAStructSatisfies()
+    {
+        Assert.Empty(KernelCatalog.Instantiations(typeof(GuardSamples).GetMethod(nameof(GuardSamples.Unconstrained))!));
+        Assert.Empty(KernelCatalog.Instantiations(typeof(GuardSamples).GetMethod(nameof(GuardSamples.Unsatisfiable))!));
+    }
+
+    /// <summary>
+    /// Every [GpuKernel] method is static and returns void, and a generic one has at least one instantiation (else no
+    /// test would compile it); implicitly grouped kernels take an index first, explicitly grouped ones take none; at
+    /// most 14 parameters besides the index.
     /// </summary>
     [Fact]
     public void AttributedKernelsAreWellFormed()
@@ -132,7 +193,9 @@ public sealed class KernelCatalogTests
             bool indexFirst = ps.Length > 0 && KernelCatalog.IsIndexType(ps[0].ParameterType);
             bool explicitly = KernelCatalog.IsExplicitlyGrouped(m);
             if (m.ReturnType != typeof(void)) problems.Add($"{name} returns {m.ReturnType.Name}, expected void");
-            if (m.IsGenericMethodDefinition) problems.Add($"{name} is generic: kernels must not be");
+            if (m.IsGenericMethodDefinition && KernelCatalog.Instantiations(m).Count == 0)
+                problems.Add($"{name} is generic but no struct of GpuNet.Kernels satisfies its type parameters' interface constraints, " +
+                    "so it has no instantiation to compile: constrain each type parameter to an op interface (IActivation, IBinaryOp) with implementations");
             if (explicitly && indexFirst) problems.Add($"{name} is ExplicitlyGrouped but takes {ps[0].ParameterType.Name} first");
             if (!explicitly && !indexFirst) problems.Add($"{name} is implicitly grouped but its first parameter is not Index1D/2D/3D (set ExplicitlyGrouped = true?)");
             if (ps.Count(p => !KernelCatalog.IsIndexType(p.ParameterType)) > 14) problems.Add($"{name} has more than 14 parameters besides the index");
@@ -163,6 +226,15 @@ public static class GuardSamples
 
     /// <summary>No index, void, *Kernel, takes a view: an explicitly grouped kernel.</summary>
     public static void GroupedKernel(ArrayView<float> x) => x[Grid.GlobalIndex.X] = 0;
+
+    /// <summary>A generic kernel with no interface constraint: it would match every struct, so it gets no instantiation.</summary>
+    public static void Unconstrained<T>(Index1D i, ArrayView<float> x) where T : struct => x[i] = 0;
+
+    /// <summary>A generic kernel constrained to an interface no struct of GpuNet.Kernels implements.</summary>
+    public static void Unsatisfiable<T>(Index1D i, ArrayView<float> x) where T : struct, IOutsideOp => x[i] = 0;
+
+    /// <summary>An op interface that lives outside GpuNet.Kernels.</summary>
+    public interface IOutsideOp;
 }
 
 /// <summary>

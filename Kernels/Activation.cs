@@ -3,7 +3,11 @@ using ILGPU.Algorithms;
 
 namespace GpuNet.Kernels;
 
-/// <summary>Pointwise activation functions. The numeric value is passed to kernels, so keep it stable.</summary>
+/// <summary>
+/// Pointwise activation functions: the user-facing names (layers, checkpoints and the CLI store them). Each value is
+/// defined by one struct implementing <see cref="IActivation"/>; <see cref="ActivationMath.Visit"/> maps the value
+/// to its struct, in the only switch over this enum.
+/// </summary>
 public enum Activation
 {
     /// <summary>f(x) = x.</summary>
@@ -25,9 +29,65 @@ public enum Activation
 }
 
 /// <summary>
-/// Scalar forms of every <see cref="Activation"/>: a float64 reference (the spec) and float32 versions that are
-/// callable from ILGPU kernels (no exceptions, no <c>Math.Clamp</c>, no <c>MathF.CopySign</c>).
-/// The derivative takes both x and y = f(x) so each activation uses whichever is cheaper and more accurate.
+/// The whole definition of one activation: its float32 scalar forms (callable from ILGPU kernels: no exceptions, no
+/// <c>Math.Clamp</c>, no <c>MathF.CopySign</c>), its SIMD span forms for the host, its float64 reference (the spec)
+/// and its cost. The implementing structs are empty: one generic kernel, host loop or GEMM epilogue is specialised
+/// for each (<c>default(TAct).Forward(x, alpha)</c>). <c>alpha</c> is the LeakyReLU slope or the ELU scale and is
+/// ignored by the others. The derivative takes both x and y = f(x) so each activation uses whichever is cheaper and
+/// more accurate.
+/// </summary>
+public interface IActivation
+{
+    /// <summary>The enum value this struct defines.</summary>
+    Activation Kind { get; }
+
+    /// <summary>The alpha used when none is given (0.01 LeakyReLU, 1 ELU, 0 where alpha is unused).</summary>
+    float DefaultAlpha { get; }
+
+    /// <summary>f(x) in float32; kernel-safe.</summary>
+    float Forward(float x, float alpha);
+
+    /// <summary>f'(x) in float32 given x and y = f(x); kernel-safe.</summary>
+    float Derivative(float x, float y, float alpha);
+
+    /// <summary>float64 reference of f(x).</summary>
+    double Reference(double x, double alpha);
+
+    /// <summary>float64 reference of f'(x).</summary>
+    double ReferenceDerivative(double x, double alpha);
+
+    /// <summary>Host SIMD y = f(x) on one thread; y may be x (every element is read before it is written).</summary>
+    void ForwardSpan(float alpha, ReadOnlySpan<float> x, Span<float> y);
+
+    /// <summary>
+    /// Host SIMD dx = dy * f'(x) on one thread, y = f(x) being the forward's output; dx may be dy.
+    /// </summary>
+    void BackwardSpan(float alpha, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx);
+
+    /// <summary>Estimated FLOPs per element of the forward (exp, log and tanh count <see cref="ActivationOp.TranscendentalFlops"/>).</summary>
+    double ForwardFlops { get; }
+
+    /// <summary>Estimated FLOPs per element of the backward.</summary>
+    double BackwardFlops { get; }
+
+    /// <summary>How many of x and y the host backward reads besides dy (0 to 2): its bytes per element are 4 (2 + this).</summary>
+    int BackwardOperands { get; }
+}
+
+/// <summary>
+/// A generic operation over activations, called by <see cref="ActivationMath.Visit"/> with the struct that defines
+/// an <see cref="Activation"/> value. Implement it as a (ref) struct holding the operation's arguments: the call is
+/// then specialised per activation and allocates nothing.
+/// </summary>
+public interface IActivationVisitor
+{
+    /// <summary>Runs the operation for the activation <typeparamref name="TAct"/>.</summary>
+    void Visit<TAct>(TAct act) where TAct : struct, IActivation;
+}
+
+/// <summary>
+/// The enum-to-definition map of <see cref="Activation"/> (<see cref="Visit"/>), the enum-keyed scalar forms built on
+/// it, and float32 helpers (tanh, sigmoid) shared by the activation structs.
 /// </summary>
 public static class ActivationMath
 {
@@ -36,87 +96,63 @@ public static class ActivationMath
     /// <summary>The cubic coefficient of the GELU tanh form.</summary>
     public const double GeluA = 0.044715;
 
-    /// <summary>The default alpha of an activation: 0.01 for LeakyReLU, 1 for ELU, unused (0) otherwise.</summary>
-    public static float DefaultAlpha(Activation a) => a switch
+    /// <summary>
+    /// Calls <paramref name="visitor"/> with the struct that defines <paramref name="act"/>. This switch is the only
+    /// place an <see cref="Activation"/> value is mapped to code.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="act"/> is not a defined <see cref="Activation"/>.</exception>
+    public static void Visit<TVisitor>(Activation act, ref TVisitor visitor) where TVisitor : IActivationVisitor, allows ref struct
     {
-        Activation.LeakyRelu => 0.01f,
-        Activation.Elu => 1f,
-        _ => 0f,
-    };
+        switch (act)
+        {
+            case Activation.Identity: visitor.Visit(new IdentityActivation()); return;
+            case Activation.Relu: visitor.Visit(new ReluActivation()); return;
+            case Activation.LeakyRelu: visitor.Visit(new LeakyReluActivation()); return;
+            case Activation.Elu: visitor.Visit(new EluActivation()); return;
+            case Activation.Sigmoid: visitor.Visit(new SigmoidActivation()); return;
+            case Activation.Tanh: visitor.Visit(new TanhActivation()); return;
+            case Activation.Gelu: visitor.Visit(new GeluActivation()); return;
+            case Activation.Softplus: visitor.Visit(new SoftplusActivation()); return;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(act), act,
+                    $"unknown activation {(int)act}; expected one of {string.Join(", ", Enum.GetNames<Activation>())}");
+        }
+    }
+
+    /// <summary>The struct defining <paramref name="act"/>, boxed once per activation (for cold paths: references, costs).</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="act"/> is not a defined <see cref="Activation"/>.</exception>
+    public static IActivation Definition(Activation act)
+    {
+        var v = new DefinitionVisitor();
+        Visit(act, ref v);
+        return v.Result!;
+    }
+
+    private struct DefinitionVisitor : IActivationVisitor
+    {
+        public IActivation? Result;
+        public void Visit<TAct>(TAct act) where TAct : struct, IActivation => Result = Boxed<TAct>.Value;
+    }
+
+    private static class Boxed<TAct> where TAct : struct, IActivation
+    {
+        public static readonly IActivation Value = default(TAct);
+    }
+
+    /// <summary>The default alpha of an activation: 0.01 for LeakyReLU, 1 for ELU, unused (0) otherwise.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="act"/> is not a defined <see cref="Activation"/>.</exception>
+    public static float DefaultAlpha(Activation act) => Definition(act).DefaultAlpha;
 
     /// <summary>float64 reference of f(x).</summary>
-    public static double Reference(Activation a, double x, double alpha) => a switch
-    {
-        Activation.Identity => x,
-        Activation.Relu => x > 0 ? x : 0,
-        Activation.LeakyRelu => x > 0 ? x : alpha * x,
-        Activation.Elu => x > 0 ? x : alpha * (Math.Exp(x) - 1),
-        Activation.Sigmoid => x >= 0 ? 1 / (1 + Math.Exp(-x)) : Math.Exp(x) / (1 + Math.Exp(x)),
-        Activation.Tanh => Math.Tanh(x),
-        Activation.Gelu => 0.5 * x * (1 + Math.Tanh(GeluC * (x + GeluA * x * x * x))),
-        Activation.Softplus => Math.Max(x, 0) + Math.Log(1 + Math.Exp(-Math.Abs(x))),
-        _ => throw new ArgumentOutOfRangeException(nameof(a), a, "unknown activation"),
-    };
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="act"/> is not a defined <see cref="Activation"/>.</exception>
+    public static double Reference(Activation act, double x, double alpha) => Definition(act).Reference(x, alpha);
 
     /// <summary>float64 reference of f'(x).</summary>
-    public static double ReferenceDerivative(Activation a, double x, double alpha)
-    {
-        switch (a)
-        {
-            case Activation.Identity: return 1;
-            case Activation.Relu: return x > 0 ? 1 : 0;
-            case Activation.LeakyRelu: return x > 0 ? 1 : alpha;
-            case Activation.Elu: return x > 0 ? 1 : alpha * Math.Exp(x);
-            case Activation.Sigmoid: { double s = Reference(Activation.Sigmoid, x, 0); return s * (1 - s); }
-            case Activation.Tanh: { double t = Math.Tanh(x); return 1 - t * t; }
-            case Activation.Gelu:
-                {
-                    double u = GeluC * (x + GeluA * x * x * x);
-                    double t = Math.Tanh(u);
-                    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GeluC * (1 + 3 * GeluA * x * x);
-                }
-            case Activation.Softplus: return Reference(Activation.Sigmoid, x, 0);
-            default: throw new ArgumentOutOfRangeException(nameof(a), a, "unknown activation");
-        }
-    }
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="act"/> is not a defined <see cref="Activation"/>.</exception>
+    public static double ReferenceDerivative(Activation act, double x, double alpha) => Definition(act).ReferenceDerivative(x, alpha);
 
-    /// <summary>f(x) in float32; kernel-safe.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Forward(int a, float x, float alpha)
-    {
-        switch (a)
-        {
-            case 1: return x > 0f ? x : 0f;
-            case 2: return x > 0f ? x : alpha * x;
-            case 3: return x > 0f ? x : alpha * (XMath.Exp(x) - 1f);
-            case 4: return Sigmoid(x);
-            case 5: return Tanh(x);
-            case 6: return 0.5f * x * (1f + Tanh((float)GeluC * (x + (float)GeluA * x * x * x)));
-            case 7: return XMath.Max(x, 0f) + XMath.Log(1f + XMath.Exp(-XMath.Abs(x)));
-            default: return x;
-        }
-    }
-
-    /// <summary>f'(x) in float32 given x and y = f(x); kernel-safe.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Derivative(int a, float x, float y, float alpha)
-    {
-        switch (a)
-        {
-            case 1: return x > 0f ? 1f : 0f;
-            case 2: return x > 0f ? 1f : alpha;
-            case 3: return x > 0f ? 1f : y + alpha;
-            case 4: return y * (1f - y);
-            case 5: return 1f - y * y;
-            case 6:
-                {
-                    float t = Tanh((float)GeluC * (x + (float)GeluA * x * x * x));
-                    return 0.5f * (1f + t) + 0.5f * x * (1f - t * t) * (float)GeluC * (1f + 3f * (float)GeluA * x * x);
-                }
-            case 7: return Sigmoid(x);
-            default: return 1f;
-        }
-    }
+    /// <summary>float64 logistic function, exact for either sign (no overflow of exp).</summary>
+    public static double ReferenceSigmoid(double x) => x >= 0 ? 1 / (1 + Math.Exp(-x)) : Math.Exp(x) / (1 + Math.Exp(x));
 
     /// <summary>
     /// tanh in float32, kernel-safe, accurate to a few ulp on every backend. <c>XMath.Tanh</c> compiles to PTX

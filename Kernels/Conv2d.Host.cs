@@ -154,7 +154,7 @@ public static unsafe partial class Conv2dOp
         var job = new HostGemm.Job
         {
             A = a, B = b, C = c, Bias = null, M = m, N = n, K = k, TransA = transA, TransB = transB,
-            Alpha = 1f, Beta = beta, Act = (int)Activation.Identity, ActAlpha = 0f,
+            Alpha = 1f, Beta = beta, ActAlpha = 0f,
         };
         HostGemm.Run(ref job, Vector512.IsHardwareAccelerated, threads);
     }

@@ -4,7 +4,11 @@ using ILGPU.Runtime;
 
 namespace GpuNet.Kernels;
 
-/// <summary>Binary elementwise operations.</summary>
+/// <summary>
+/// Binary elementwise operations: the user-facing names. Each value is defined by one struct implementing
+/// <see cref="IBinaryOp"/>; <see cref="ElementwiseOp.Visit"/> maps the value to its struct, in the only switch over
+/// this enum.
+/// </summary>
 public enum BinaryOp
 {
     /// <summary>c = a + b.</summary>
@@ -16,19 +20,89 @@ public enum BinaryOp
 }
 
 /// <summary>
+/// The whole definition of one binary elementwise op: its float32 scalar form (kernel-safe), its host span form and
+/// its float64 reference. The implementing structs are empty; one generic kernel and host loop serve them all.
+/// </summary>
+public interface IBinaryOp
+{
+    /// <summary>The enum value this struct defines.</summary>
+    BinaryOp Kind { get; }
+
+    /// <summary>a op b in float32; kernel-safe.</summary>
+    float Apply(float a, float b);
+
+    /// <summary>float64 reference of a op b.</summary>
+    double Reference(double a, double b);
+
+    /// <summary>Host SIMD c = a op b on one thread; c may be a or b.</summary>
+    void ApplySpan(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c);
+}
+
+/// <summary>
+/// A generic operation over binary ops, called by <see cref="ElementwiseOp.Visit"/> with the struct that defines a
+/// <see cref="BinaryOp"/> value; implement it as a (ref) struct holding the operation's arguments.
+/// </summary>
+public interface IBinaryOpVisitor
+{
+    /// <summary>Runs the operation for the binary op <typeparamref name="TOp"/>.</summary>
+    void Visit<TOp>(TOp op) where TOp : struct, IBinaryOp;
+}
+
+/// <summary>
 /// Elementwise ops over flat arrays of equal length: add, sub, mul, scale, axpy, fill, copy.
 /// Gradient contract: these are building blocks; the caller decides overwrite (=) or accumulate (axpy, +=).
 /// Backward: d(a+b) = (dc, dc); d(a-b) = (dc, -dc); d(a*b) = (dc*b, dc*a), i.e. Mul and Scale again.
 /// </summary>
 public static class ElementwiseOp
 {
+    // ---- the BinaryOp -> struct map ------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Calls <paramref name="visitor"/> with the struct that defines <paramref name="op"/>. This switch is the only
+    /// place a <see cref="BinaryOp"/> value is mapped to code.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="op"/> is not a defined <see cref="BinaryOp"/>.</exception>
+    public static void Visit<TVisitor>(BinaryOp op, ref TVisitor visitor) where TVisitor : IBinaryOpVisitor, allows ref struct
+    {
+        switch (op)
+        {
+            case BinaryOp.Add: visitor.Visit(new AddOp()); return;
+            case BinaryOp.Sub: visitor.Visit(new SubOp()); return;
+            case BinaryOp.Mul: visitor.Visit(new MulOp()); return;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(op), op,
+                    $"unknown binary op {(int)op}; expected one of {string.Join(", ", Enum.GetNames<BinaryOp>())}");
+        }
+    }
+
+    /// <summary>The struct defining <paramref name="op"/>, boxed once per op (for cold paths: references, tests).</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="op"/> is not a defined <see cref="BinaryOp"/>.</exception>
+    public static IBinaryOp Definition(BinaryOp op)
+    {
+        var v = new DefinitionVisitor();
+        Visit(op, ref v);
+        return v.Result!;
+    }
+
+    private struct DefinitionVisitor : IBinaryOpVisitor
+    {
+        public IBinaryOp? Result;
+        public void Visit<TOp>(TOp op) where TOp : struct, IBinaryOp => Result = Boxed<TOp>.Value;
+    }
+
+    private static class Boxed<TOp> where TOp : struct, IBinaryOp
+    {
+        public static readonly IBinaryOp Value = default(TOp);
+    }
+
     // ---- float64 reference -------------------------------------------------------------------------------------
 
     /// <summary>Reference of <see cref="BinaryOp"/>: c[i] = a[i] op b[i].</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="op"/> is not a defined <see cref="BinaryOp"/>.</exception>
     public static void Reference(BinaryOp op, ReadOnlySpan<double> a, ReadOnlySpan<double> b, Span<double> c)
     {
-        for (int i = 0; i < c.Length; i++)
-            c[i] = op switch { BinaryOp.Add => a[i] + b[i], BinaryOp.Sub => a[i] - b[i], _ => a[i] * b[i] };
+        var f = Definition(op);
+        for (int i = 0; i < c.Length; i++) c[i] = f.Reference(a[i], b[i]);
     }
 
     /// <summary>Reference of scale: y[i] = alpha * x[i].</summary>
@@ -45,13 +119,10 @@ public static class ElementwiseOp
 
     // ---- ILGPU kernels (x, y, a, b, c: flat (n)) ----------------------------------------------------------------
 
-    /// <summary>c[i] = a[i] op b[i].</summary>
+    /// <summary>c[i] = a[i] op b[i]; one body, specialised by ILGPU for each op struct.</summary>
     [GpuKernel]
-    public static void BinaryKernel(Index1D i, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, int op)
-    {
-        float x = a[i], y = b[i];
-        c[i] = op == 0 ? x + y : op == 1 ? x - y : x * y;
-    }
+    public static void BinaryKernel<TOp>(Index1D i, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c) where TOp : struct, IBinaryOp
+        => c[i] = default(TOp).Apply(a[i], b[i]);
 
     /// <summary>y[i] = alpha * x[i].</summary>
     [GpuKernel]
@@ -71,12 +142,25 @@ public static class ElementwiseOp
 
     // ---- launchers ----------------------------------------------------------------------------------------------
 
-    /// <summary>Launches <see cref="BinaryKernel"/>.</summary>
+    /// <summary>Launches <see cref="BinaryKernel{TOp}"/> over c.Length elements.</summary>
+    public static void Launch<TOp>(KernelCache k, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c) where TOp : struct, IBinaryOp
+    {
+        k.Get(BinaryKernel<TOp>, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(BinaryKernel<TOp>))
+            ((int)c.Length, a, b, c);
+        k.CountLaunch();
+    }
+
+    /// <summary><see cref="Launch{TOp}"/> for the op <paramref name="op"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="op"/> is not a defined <see cref="BinaryOp"/>.</exception>
     public static void Launch(KernelCache k, BinaryOp op, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c)
     {
-        k.Get(BinaryKernel, acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(BinaryKernel))
-            ((int)c.Length, a, b, c, (int)op);
-        k.CountLaunch();
+        var v = new LaunchVisitor(k, a, b, c);
+        Visit(op, ref v);
+    }
+
+    private readonly struct LaunchVisitor(KernelCache k, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c) : IBinaryOpVisitor
+    {
+        public void Visit<TOp>(TOp op) where TOp : struct, IBinaryOp => Launch<TOp>(k, a, b, c);
     }
 
     /// <summary>Launches <see cref="ScaleKernel"/>.</summary>
@@ -109,18 +193,22 @@ public static class ElementwiseOp
 
     // ---- SIMD host implementation (TensorPrimitives, split across cores for large arrays) -------------------------
 
-    /// <summary>Host c = a op b.</summary>
+    /// <summary>Host c = a op b; c may be a or b.</summary>
+    public static void Host<TOp>(ArraySegment<float> a, ArraySegment<float> b, ArraySegment<float> c) where TOp : struct, IBinaryOp
+        => HostSimd.ForChunks(c.Count, (a, b, c), static (t, s, n) => default(TOp).ApplySpan(t.a.AsSpan(s, n), t.b.AsSpan(s, n), t.c.AsSpan(s, n)));
+
+    /// <summary><see cref="Host{TOp}"/> for the op <paramref name="op"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="op"/> is not a defined <see cref="BinaryOp"/>.</exception>
     public static void Host(BinaryOp op, ArraySegment<float> a, ArraySegment<float> b, ArraySegment<float> c)
-        => HostSimd.ForChunks(c.Count, (op, a, b, c), static (t, s, n) =>
-        {
-            var x = t.a.AsSpan(s, n); var y = t.b.AsSpan(s, n); var z = t.c.AsSpan(s, n);
-            switch (t.op)
-            {
-                case BinaryOp.Add: TensorPrimitives.Add(x, y, z); break;
-                case BinaryOp.Sub: TensorPrimitives.Subtract(x, y, z); break;
-                default: TensorPrimitives.Multiply(x, y, z); break;
-            }
-        });
+    {
+        var v = new HostVisitor(a, b, c);
+        Visit(op, ref v);
+    }
+
+    private readonly struct HostVisitor(ArraySegment<float> a, ArraySegment<float> b, ArraySegment<float> c) : IBinaryOpVisitor
+    {
+        public void Visit<TOp>(TOp op) where TOp : struct, IBinaryOp => Host<TOp>(a, b, c);
+    }
 
     /// <summary>Host y = alpha * x.</summary>
     public static void HostScale(float alpha, ArraySegment<float> x, ArraySegment<float> y)

@@ -11,6 +11,7 @@ public static partial class GemmOp
     /// see <see cref="HostGemm"/>), FMA micro-kernels on Vector512 (Vector256 where AVX-512 is absent), parallel
     /// over the cores for large problems. Allocates no managed memory in steady state.
     /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="act"/> is not a defined <see cref="Activation"/>, or a dimension is negative.</exception>
     public static void Host(bool transA, bool transB, int m, int n, int k, float alpha,
         ArraySegment<float> a, ArraySegment<float> b, float beta, ArraySegment<float> c,
         ArraySegment<float> bias, Activation act, float actAlpha)
@@ -22,9 +23,35 @@ public static partial class GemmOp
     /// with the micro-kernel (<paramref name="wide"/>: Vector512, else Vector256) and the thread count chosen, so
     /// tests cover both kernels and both the serial and the parallel paths on any host.
     /// </summary>
-    internal static unsafe void Host(bool transA, bool transB, int m, int n, int k, float alpha,
+    internal static void Host(bool transA, bool transB, int m, int n, int k, float alpha,
         ArraySegment<float> a, ArraySegment<float> b, float beta, ArraySegment<float> c,
         ArraySegment<float> bias, Activation act, float actAlpha, bool wide, int threads)
+    {
+        var v = new HostVisitor(transA, transB, m, n, k, alpha, a, b, beta, c, bias, actAlpha, wide, threads);
+        ActivationMath.Visit(act, ref v);
+    }
+
+    private readonly struct HostVisitor(bool transA, bool transB, int m, int n, int k, float alpha,
+        ArraySegment<float> a, ArraySegment<float> b, float beta, ArraySegment<float> c,
+        ArraySegment<float> bias, float actAlpha, bool wide, int threads) : IActivationVisitor
+    {
+        public void Visit<TAct>(TAct act) where TAct : struct, IActivation
+            => Host<TAct>(transA, transB, m, n, k, alpha, a, b, beta, c, bias, actAlpha, wide, threads);
+    }
+
+    /// <summary>
+    /// The host GEMM with the epilogue activation <typeparamref name="TAct"/> (its span form runs on each finished
+    /// row of a tile of C); see
+    /// <see cref="Host(bool, bool, int, int, int, float, ArraySegment{float}, ArraySegment{float}, float, ArraySegment{float}, ArraySegment{float}, Activation, float)"/>.
+    /// </summary>
+    public static void Host<TAct>(bool transA, bool transB, int m, int n, int k, float alpha,
+        ArraySegment<float> a, ArraySegment<float> b, float beta, ArraySegment<float> c,
+        ArraySegment<float> bias, float actAlpha) where TAct : struct, IActivation
+        => Host<TAct>(transA, transB, m, n, k, alpha, a, b, beta, c, bias, actAlpha, Vector512.IsHardwareAccelerated, HostGemmPool.Threads);
+
+    internal static unsafe void Host<TAct>(bool transA, bool transB, int m, int n, int k, float alpha,
+        ArraySegment<float> a, ArraySegment<float> b, float beta, ArraySegment<float> c,
+        ArraySegment<float> bias, float actAlpha, bool wide, int threads) where TAct : struct, IActivation
     {
         ArgumentOutOfRangeException.ThrowIfNegative(m);
         ArgumentOutOfRangeException.ThrowIfNegative(n);
@@ -42,7 +69,7 @@ public static partial class GemmOp
             {
                 A = pa, B = pb, C = pc, Bias = bias.Count > 0 ? pbias : null,
                 M = m, N = n, K = k, TransA = transA, TransB = transB,
-                Alpha = alpha, Beta = beta, Act = (int)act, ActAlpha = actAlpha,
+                Alpha = alpha, Beta = beta, ActAlpha = actAlpha, Activate = HostGemm.RowActivation<TAct>(),
             };
             HostGemm.Run(ref job, wide, threads);
         }

@@ -22,6 +22,7 @@ public static partial class GemmOp
         ReadOnlySpan<double> a, ReadOnlySpan<double> b, double beta, Span<double> c,
         ReadOnlySpan<double> bias, Activation act, double actAlpha)
     {
+        var f = ActivationMath.Definition(act);
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++)
             {
@@ -29,7 +30,7 @@ public static partial class GemmOp
                 for (int p = 0; p < k; p++)
                     s += (transA ? a[p * m + i] : a[i * k + p]) * (transB ? b[j * k + p] : b[p * n + j]);
                 double v = alpha * s + (beta == 0 ? 0 : beta * c[i * n + j]) + (bias.Length > 0 ? bias[j] : 0);
-                c[i * n + j] = ActivationMath.Reference(act, v, actAlpha);
+                c[i * n + j] = f.Reference(v, actAlpha);
             }
     }
 
@@ -71,10 +72,12 @@ public static partial class GemmOp
     /// <summary>
     /// Tiled GEMM with fused epilogue; launch with a grid of (ceil(M / BlockM), ceil(N / BlockN)) groups of
     /// <see cref="GroupSize"/> threads (1-D). a, b, c, bias: flat row-major, see <see cref="Reference"/>.
-    /// bias is read only when <see cref="GemmArgs.HasBias"/> is set; c only when beta != 0.
+    /// bias is read only when <see cref="GemmArgs.HasBias"/> is set; c only when beta != 0. The epilogue's
+    /// activation is <typeparamref name="TAct"/> (ILGPU compiles one kernel per activation struct).
     /// </summary>
     [GpuKernel(ExplicitlyGrouped = true)]
-    public static void Kernel(GemmArgs p, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> bias)
+    public static void Kernel<TAct>(GemmArgs p, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> bias)
+        where TAct : struct, IActivation
     {
         var sa = SharedMemory.Allocate<float>(2 * TileA); // As[2][BlockK][StrideA]
         var sb = SharedMemory.Allocate<float>(2 * TileB); // Bs[2][BlockK][StrideB]
@@ -154,10 +157,10 @@ public static partial class GemmOp
         // Epilogue: C = act(alpha * acc + beta * C + bias), bounds-checked.
         int i0 = row0 + ty, i1 = i0 + ThreadsM, i2 = i0 + 2 * ThreadsM, i3 = i0 + 3 * ThreadsM;
         int j0 = col0 + tx, j1 = j0 + ThreadsN, j2 = j0 + 2 * ThreadsN, j3 = j0 + 3 * ThreadsN;
-        Epilogue(p, c, bias, i0, j0, c00); Epilogue(p, c, bias, i0, j1, c01); Epilogue(p, c, bias, i0, j2, c02); Epilogue(p, c, bias, i0, j3, c03);
-        Epilogue(p, c, bias, i1, j0, c10); Epilogue(p, c, bias, i1, j1, c11); Epilogue(p, c, bias, i1, j2, c12); Epilogue(p, c, bias, i1, j3, c13);
-        Epilogue(p, c, bias, i2, j0, c20); Epilogue(p, c, bias, i2, j1, c21); Epilogue(p, c, bias, i2, j2, c22); Epilogue(p, c, bias, i2, j3, c23);
-        Epilogue(p, c, bias, i3, j0, c30); Epilogue(p, c, bias, i3, j1, c31); Epilogue(p, c, bias, i3, j2, c32); Epilogue(p, c, bias, i3, j3, c33);
+        Epilogue<TAct>(p, c, bias, i0, j0, c00); Epilogue<TAct>(p, c, bias, i0, j1, c01); Epilogue<TAct>(p, c, bias, i0, j2, c02); Epilogue<TAct>(p, c, bias, i0, j3, c03);
+        Epilogue<TAct>(p, c, bias, i1, j0, c10); Epilogue<TAct>(p, c, bias, i1, j1, c11); Epilogue<TAct>(p, c, bias, i1, j2, c12); Epilogue<TAct>(p, c, bias, i1, j3, c13);
+        Epilogue<TAct>(p, c, bias, i2, j0, c20); Epilogue<TAct>(p, c, bias, i2, j1, c21); Epilogue<TAct>(p, c, bias, i2, j2, c22); Epilogue<TAct>(p, c, bias, i2, j3, c23);
+        Epilogue<TAct>(p, c, bias, i3, j0, c30); Epilogue<TAct>(p, c, bias, i3, j1, c31); Epilogue<TAct>(p, c, bias, i3, j2, c32); Epilogue<TAct>(p, c, bias, i3, j3, c33);
     }
 
     /// <summary>Element idx (0 .. BlockM * BlockK) of the A slice at (row0, k0); 0 outside A.</summary>
@@ -196,38 +199,60 @@ public static partial class GemmOp
 
     /// <summary>c[i, j] = act(alpha * acc + beta * c[i, j] + bias[j]) when (i, j) lies inside C; C is read only when beta != 0.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Epilogue(GemmArgs p, ArrayView<float> c, ArrayView<float> bias, int i, int j, float acc)
+    private static void Epilogue<TAct>(GemmArgs p, ArrayView<float> c, ArrayView<float> bias, int i, int j, float acc)
+        where TAct : struct, IActivation
     {
         if (i >= p.M || j >= p.N) return;
         int o = i * p.N + j;
         float v = p.Alpha * acc;
         if (p.Beta != 0f) v += p.Beta * c[o];
         if (p.HasBias != 0) v += bias[j];
-        c[o] = ActivationMath.Forward(p.Act, v, p.ActAlpha);
+        c[o] = default(TAct).Forward(v, p.ActAlpha);
     }
 
     // ---- launcher -----------------------------------------------------------------------------------------------
 
     /// <summary>
-    /// Launches <see cref="Kernel"/>: C = act(alpha * op(A) op(B) + beta * C + bias), one launch (none when M or N is 0).
-    /// An empty <paramref name="bias"/> means no bias. K = 0 gives C = act(beta * C + bias).
+    /// Launches <see cref="Kernel{TAct}"/> with the epilogue activation <paramref name="act"/>; see
+    /// <see cref="Launch{TAct}"/>.
     /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="act"/> is not a defined <see cref="Activation"/>.</exception>
     public static void Launch(KernelCache kernels, bool transA, bool transB, int m, int n, int k, float alpha,
         ArrayView<float> a, ArrayView<float> b, float beta, ArrayView<float> c, ArrayView<float> bias,
         Activation act, float actAlpha)
+    {
+        var v = new LaunchVisitor(kernels, transA, transB, m, n, k, alpha, a, b, beta, c, bias, actAlpha);
+        ActivationMath.Visit(act, ref v);
+    }
+
+    private readonly struct LaunchVisitor(KernelCache kernels, bool transA, bool transB, int m, int n, int k, float alpha,
+        ArrayView<float> a, ArrayView<float> b, float beta, ArrayView<float> c, ArrayView<float> bias, float actAlpha) : IActivationVisitor
+    {
+        public void Visit<TAct>(TAct act) where TAct : struct, IActivation
+            => Launch<TAct>(kernels, transA, transB, m, n, k, alpha, a, b, beta, c, bias, actAlpha);
+    }
+
+    /// <summary>
+    /// Launches <see cref="Kernel{TAct}"/>: C = act(alpha * op(A) op(B) + beta * C + bias), one launch (none when M or N
+    /// is 0), act being <typeparamref name="TAct"/> with <paramref name="actAlpha"/>. An empty <paramref name="bias"/>
+    /// means no bias. K = 0 gives C = act(beta * C + bias).
+    /// </summary>
+    public static void Launch<TAct>(KernelCache kernels, bool transA, bool transB, int m, int n, int k, float alpha,
+        ArrayView<float> a, ArrayView<float> b, float beta, ArrayView<float> c, ArrayView<float> bias, float actAlpha)
+        where TAct : struct, IActivation
     {
         if (m == 0 || n == 0) return;
         if (kernels.Accelerator.MaxNumThreadsPerGroup < GroupSize)
             throw new NotSupportedException($"Gemm: the kernel needs {GroupSize} threads per group, accelerator '{kernels.Accelerator.Name}' allows {kernels.Accelerator.MaxNumThreadsPerGroup}");
         bool hasBias = bias.Length > 0;
-        var args = new GemmArgs(m, n, k, transA, transB, alpha, beta, hasBias, act, actAlpha);
+        var args = new GemmArgs(m, n, k, transA, transB, alpha, beta, hasBias, actAlpha);
         // Grid: (ceil(M / BlockM), ceil(N / BlockN)); M goes on x, the dimension with the largest limit (2^31 - 1 on CUDA).
         int groupsM = (m + BlockM - 1) / BlockM, groupsN = (n + BlockN - 1) / BlockN;
         var maxGrid = kernels.Accelerator.MaxGridSize;
         if (groupsM > maxGrid.X || groupsN > maxGrid.Y)
             throw new NotSupportedException($"Gemm: C ({m}, {n}) needs a grid of ({groupsM}, {groupsN}) groups, accelerator '{kernels.Accelerator.Name}' allows ({maxGrid.X}, {maxGrid.Y})");
         var config = new KernelConfig(new Index2D(groupsM, groupsN), new Index2D(GroupSize, 1));
-        kernels.Get(Kernel, acc => acc.LoadStreamKernel<GemmArgs, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(Kernel))
+        kernels.Get(Kernel<TAct>, acc => acc.LoadStreamKernel<GemmArgs, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(Kernel<TAct>))
             // Without a bias the kernel never reads the bias view; c stands in so that no empty view is passed.
             (config, args, a, b, c, hasBias ? bias : c);
         kernels.CountLaunch();
@@ -241,8 +266,11 @@ public static partial class GemmOp
                4.0 * ((double)m * k + (double)k * n + (readsC ? 2.0 : 1.0) * m * n + (hasBias ? n : 0)));
 }
 
-/// <summary>Scalar arguments of <see cref="GemmOp.Kernel"/>, packed in one struct (flags as ints: kernel-friendly).</summary>
-public readonly struct GemmArgs(int m, int n, int k, bool transA, bool transB, float alpha, float beta, bool hasBias, Activation act, float actAlpha)
+/// <summary>
+/// Scalar arguments of <see cref="GemmOp.Kernel{TAct}"/>, packed in one struct (flags as ints: kernel-friendly). The
+/// activation itself is the kernel's type argument.
+/// </summary>
+public readonly struct GemmArgs(int m, int n, int k, bool transA, bool transB, float alpha, float beta, bool hasBias, float actAlpha)
 {
     /// <summary>Rows of C.</summary>
     public readonly int M = m;
@@ -260,8 +288,6 @@ public readonly struct GemmArgs(int m, int n, int k, bool transA, bool transB, f
     public readonly float Beta = beta;
     /// <summary>1 when a bias (N) is added.</summary>
     public readonly int HasBias = hasBias ? 1 : 0;
-    /// <summary>The <see cref="Activation"/> as its int value.</summary>
-    public readonly int Act = (int)act;
     /// <summary>The activation's alpha (LeakyReLU slope, ELU scale).</summary>
     public readonly float ActAlpha = actAlpha;
 }

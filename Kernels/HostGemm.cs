@@ -1,6 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 
 namespace GpuNet.Kernels;
 
@@ -14,7 +12,7 @@ namespace GpuNet.Kernels;
 /// activation. Threads share the packed B panels and claim row blocks dynamically (see <see cref="Shared"/>), or,
 /// when M is too small for that, claim independent ranges of columns, each packed separately.
 /// </summary>
-internal static unsafe class HostGemm
+internal static unsafe partial class HostGemm
 {
     /// <summary>Depth of a packed K slice (kc x NR floats of B, 32 KiB at NR = 32, stays in L1 with an A sliver).</summary>
     internal const int Kc = 256;
@@ -34,7 +32,11 @@ internal static unsafe class HostGemm
         public int M, N, K;
         public bool TransA, TransB;
         public float Alpha, Beta, ActAlpha;
-        public int Act;
+        /// <summary>
+        /// The epilogue's activation, applied in place to a run of C on the last K slice (c, count, ActAlpha); null
+        /// for the identity. Set it with <see cref="RowActivation{TAct}"/>.
+        /// </summary>
+        public delegate*<float*, int, float, void> Activate;
         /// <summary>Number of parts the work is split into, and whether the split runs over rows (else columns).</summary>
         public int Parts;
         public bool SplitRows;
@@ -244,277 +246,5 @@ internal static unsafe class HostGemm
             t_capacity = floats;
         }
         return t_aligned;
-    }
-
-    /// <summary>
-    /// Packs op(A)[ic:ic+mc, pc:pc+kc] into mr-row slivers: sliver s holds, for each p, the mr values of rows
-    /// ic + s*mr .. ic + s*mr + mr - 1 (zero past row ic + mc).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackA(ref Job job, int pc, int kc, int ic, int mc, int mr, float* dst)
-    {
-        int m = job.M, k = job.K;
-        for (int s = 0; s < mc; s += mr, dst += mr * kc)
-        {
-            int rows = Math.Min(mr, mc - s);
-            if (job.TransA)
-            {
-                // A: (K, M); row p of A holds column p of op(A): mr contiguous values per k step.
-                float* src = job.A + (long)pc * m + ic + s;
-                if (rows == mr)
-                    for (int p = 0; p < kc; p++, src += m) CopyRow(src, dst + p * mr, mr);
-                else
-                    for (int p = 0; p < kc; p++, src += m)
-                    {
-                        float* d = dst + p * mr;
-                        int r = 0;
-                        for (; r < rows; r++) d[r] = src[r];
-                        for (; r < mr; r++) d[r] = 0f;
-                    }
-            }
-            else
-            {
-                // A: (M, K); a transposing pack, row r of the sliver becomes every mr-th value.
-                PackTransposed(job.A + (long)(ic + s) * k + pc, k, rows, kc, dst, mr);
-                for (int r = rows; r < mr; r++)
-                    for (int p = 0; p < kc; p++) dst[p * mr + r] = 0f;
-            }
-        }
-    }
-
-    /// <summary>
-    /// Packs op(B)[pc:pc+kc, jc:jc+nc] into nr-column slivers: sliver s holds, for each p, the nr values of columns
-    /// jc + s*nr .. (zero past column jc + nc).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackB(ref Job job, int pc, int kc, int jc, int nc, int nr, float* dst)
-    {
-        int n = job.N, k = job.K;
-        if (!job.TransB)
-        {
-            // B: (K, N): row by row (one sequential read of nc values per k step), each row scattered over the
-            // slivers, nr contiguous values per sliver.
-            int full = nc / nr * nr;
-            float* src = job.B + (long)pc * n + jc;
-            for (int p = 0; p < kc; p++, src += n)
-            {
-                float* d = dst + p * nr;
-                for (int s = 0; s < full; s += nr) CopyRow(src + s, d + s * kc, nr);
-                if (full < nc)
-                {
-                    float* dt = d + full * kc;
-                    int j = 0;
-                    for (; j < nc - full; j++) dt[j] = src[full + j];
-                    for (; j < nr; j++) dt[j] = 0f;
-                }
-            }
-            return;
-        }
-        // B: (N, K); a transposing pack, sliver by sliver.
-        for (int s = 0; s < nc; s += nr, dst += nr * kc)
-        {
-            int cols = Math.Min(nr, nc - s);
-            PackTransposed(job.B + (long)(jc + s) * k + pc, k, cols, kc, dst, nr);
-            for (int j = cols; j < nr; j++)
-                for (int p = 0; p < kc; p++) dst[p * nr + j] = 0f;
-        }
-    }
-
-    /// <summary>
-    /// dst[p * stride + r] = src[r * ld + p] for r &lt; rows, p &lt; kc: 4 x 8 blocks transposed in registers
-    /// (two unpack and one shuffle stage), the remainder scalar.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackTransposed(float* src, long ld, int rows, int kc, float* dst, int stride)
-    {
-        int r = 0;
-        if (Avx.IsSupported)
-            for (; r + 4 <= rows; r += 4)
-            {
-                float* s0 = src + r * ld, s1 = s0 + ld, s2 = s1 + ld, s3 = s2 + ld;
-                float* d = dst + r;
-                int p = 0;
-                for (; p + 8 <= kc; p += 8)
-                {
-                    // rows a, b, c, e at columns p .. p + 7 -> columns p + q holding (a, b, c, e)[q].
-                    var a = Avx.LoadVector256(s0 + p); var b = Avx.LoadVector256(s1 + p);
-                    var c = Avx.LoadVector256(s2 + p); var e = Avx.LoadVector256(s3 + p);
-                    var t0 = Avx.UnpackLow(a, b); var t1 = Avx.UnpackHigh(a, b);    // a0 b0 a1 b1 | a4 b4 a5 b5 ; a2 b2 a3 b3 | ...
-                    var t2 = Avx.UnpackLow(c, e); var t3 = Avx.UnpackHigh(c, e);
-                    var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);  // a0 b0 c0 e0 | a4 b4 c4 e4 ; a1 .. | a5 ..
-                    var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
-                    float* q = d + p * stride;
-                    u0.GetLower().Store(q); u1.GetLower().Store(q + stride);
-                    u2.GetLower().Store(q + 2 * stride); u3.GetLower().Store(q + 3 * stride);
-                    u0.GetUpper().Store(q + 4 * stride); u1.GetUpper().Store(q + 5 * stride);
-                    u2.GetUpper().Store(q + 6 * stride); u3.GetUpper().Store(q + 7 * stride);
-                }
-                for (; p < kc; p++)
-                {
-                    float* q = d + p * stride;
-                    q[0] = s0[p]; q[1] = s1[p]; q[2] = s2[p]; q[3] = s3[p];
-                }
-            }
-        for (; r < rows; r++)
-        {
-            float* sr = src + r * ld;
-            float* d = dst + r;
-            for (int p = 0; p < kc; p++) d[p * stride] = sr[p];
-        }
-    }
-
-    /// <summary>Copies a full sliver row (a multiple of 8 floats).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void CopyRow(float* src, float* dst, int count)
-    {
-        int i = 0;
-        if (Vector512.IsHardwareAccelerated)
-            for (; i + 16 <= count; i += 16) Vector512.Store(Vector512.Load(src + i), dst + i);
-        for (; i + 8 <= count; i += 8) Vector256.Store(Vector256.Load(src + i), dst + i);
-        for (; i < count; i++) dst[i] = src[i];
-    }
-
-    /// <summary>
-    /// Writes the tile (rows x cols of a stride-<paramref name="ts"/> buffer) to C[i, j]: the first K slice gives
-    /// alpha * tile + beta * C + bias (C unread when beta == 0), later slices add alpha * tile to C, the last one
-    /// applies the activation.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Epilogue(ref Job job, float* tile, int ts, int i, int rows, int j, int cols, bool first, bool last)
-    {
-        int n = job.N;
-        float alpha = job.Alpha, beta = first ? job.Beta : 1f;
-        float* bias = first ? job.Bias : null;
-        var va = Vector256.Create(alpha);
-        var vb = Vector256.Create(beta);
-        for (int r = 0; r < rows; r++)
-        {
-            float* t = tile + r * ts;
-            float* c = job.C + (long)(i + r) * n + j;
-            int x = 0;
-            if (beta == 0f)
-            {
-                if (bias == null)
-                    for (; x + 8 <= cols; x += 8) (va * Vector256.Load(t + x)).Store(c + x);
-                else
-                    for (; x + 8 <= cols; x += 8) Vector256.FusedMultiplyAdd(va, Vector256.Load(t + x), Vector256.Load(bias + j + x)).Store(c + x);
-                for (; x < cols; x++) c[x] = alpha * t[x] + (bias == null ? 0f : bias[j + x]);
-            }
-            else
-            {
-                if (bias == null)
-                    for (; x + 8 <= cols; x += 8)
-                        Vector256.FusedMultiplyAdd(va, Vector256.Load(t + x), vb * Vector256.Load(c + x)).Store(c + x);
-                else
-                    for (; x + 8 <= cols; x += 8)
-                        (Vector256.FusedMultiplyAdd(va, Vector256.Load(t + x), vb * Vector256.Load(c + x)) + Vector256.Load(bias + j + x)).Store(c + x);
-                for (; x < cols; x++) c[x] = alpha * t[x] + beta * c[x] + (bias == null ? 0f : bias[j + x]);
-            }
-            if (last && job.Act != (int)Activation.Identity) ActivateRow(c, cols, job.Act, job.ActAlpha);
-        }
-    }
-
-    /// <summary>Applies the activation in place (ReLU vectorised with the same NaN rule as the scalar form).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ActivateRow(float* c, int count, int act, float actAlpha)
-    {
-        int x = 0;
-        if (act == (int)Activation.Relu)
-            for (; x + 8 <= count; x += 8)
-            {
-                var v = Vector256.Load(c + x);
-                Vector256.ConditionalSelect(Vector256.GreaterThan(v, Vector256<float>.Zero), v, Vector256<float>.Zero).Store(c + x);
-            }
-        for (; x < count; x++) c[x] = ActivationMath.Forward(act, c[x], actAlpha);
-    }
-
-    /// <summary>
-    /// M = 1 (a batch of one): C[0, :] = a op(B) without packing, memory-bound. A is contiguous either way; with B
-    /// (K, N) the rows of B are streamed into 32 column accumulators, with B (N, K) each C value is a dot product
-    /// (4 at a time, sharing the loads of a).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void RowTimesMatrix(ref Job job)
-    {
-        const int Chunk = 32;
-        int n = job.N, k = job.K;
-        float* a = job.A, tile = stackalloc float[Chunk];
-        for (int j0 = 0; j0 < n; j0 += Chunk)
-        {
-            int cols = Math.Min(Chunk, n - j0);
-            if (!job.TransB)
-            {
-                float* b = job.B + j0;
-                if (cols == Chunk)
-                {
-                    Vector256<float> c0 = default, c1 = default, c2 = default, c3 = default;
-                    for (int p = 0; p < k; p++, b += n)
-                    {
-                        var x = Vector256.Create(a[p]);
-                        c0 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b), c0);
-                        c1 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b + 8), c1);
-                        c2 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b + 16), c2);
-                        c3 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b + 24), c3);
-                    }
-                    c0.Store(tile); c1.Store(tile + 8); c2.Store(tile + 16); c3.Store(tile + 24);
-                }
-                else
-                {
-                    for (int j = 0; j < cols; j++) tile[j] = 0f;
-                    for (int p = 0; p < k; p++, b += n)
-                        for (int j = 0; j < cols; j++) tile[j] = MathF.FusedMultiplyAdd(a[p], b[j], tile[j]);
-                }
-            }
-            else
-            {
-                int j = 0;
-                for (; j + 4 <= cols; j += 4)
-                {
-                    float* b0 = job.B + (long)(j0 + j) * k, b1 = b0 + k, b2 = b1 + k, b3 = b2 + k;
-                    Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
-                    int p = 0;
-                    for (; p + 8 <= k; p += 8)
-                    {
-                        var x = Vector256.Load(a + p);
-                        s0 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b0 + p), s0);
-                        s1 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b1 + p), s1);
-                        s2 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b2 + p), s2);
-                        s3 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b3 + p), s3);
-                    }
-                    float t0 = Vector256.Sum(s0), t1 = Vector256.Sum(s1), t2 = Vector256.Sum(s2), t3 = Vector256.Sum(s3);
-                    for (; p < k; p++)
-                    {
-                        t0 = MathF.FusedMultiplyAdd(a[p], b0[p], t0); t1 = MathF.FusedMultiplyAdd(a[p], b1[p], t1);
-                        t2 = MathF.FusedMultiplyAdd(a[p], b2[p], t2); t3 = MathF.FusedMultiplyAdd(a[p], b3[p], t3);
-                    }
-                    tile[j] = t0; tile[j + 1] = t1; tile[j + 2] = t2; tile[j + 3] = t3;
-                }
-                for (; j < cols; j++)
-                {
-                    float* b0 = job.B + (long)(j0 + j) * k;
-                    var s0 = Vector256<float>.Zero;
-                    int p = 0;
-                    for (; p + 8 <= k; p += 8) s0 = Vector256.FusedMultiplyAdd(Vector256.Load(a + p), Vector256.Load(b0 + p), s0);
-                    float t0 = Vector256.Sum(s0);
-                    for (; p < k; p++) t0 = MathF.FusedMultiplyAdd(a[p], b0[p], t0);
-                    tile[j] = t0;
-                }
-            }
-            Epilogue(ref job, tile, Chunk, 0, 1, j0, cols, first: true, last: true);
-        }
-    }
-
-    /// <summary>K = 0: C = act(beta * C + bias), C unread when beta == 0.</summary>
-    private static void EpilogueOnly(ref Job job)
-    {
-        for (int i = 0; i < job.M; i++)
-        {
-            float* c = job.C + (long)i * job.N;
-            for (int j = 0; j < job.N; j++)
-            {
-                float v = (job.Beta == 0f ? 0f : job.Beta * c[j]) + (job.Bias == null ? 0f : job.Bias[j]);
-                c[j] = ActivationMath.Forward(job.Act, v, job.ActAlpha);
-            }
-        }
     }
 }
