@@ -35,7 +35,7 @@ public class DeviceDiscoveryTests
         var pocl = OpenCl("opencl", DeviceHardware.Cpu, "cpu-skylake-avx512-AMD EPYC");
         var choice = Device.ChooseAuto([Host, pocl, Simulator]);
         Assert.Equal("cpu", choice.Name);
-        Assert.Contains("opencl (cpu-skylake-avx512-AMD EPYC) is an OpenCL Cpu device", choice.Reason);
+        Assert.Contains("opencl (cpu-skylake-avx512-AMD EPYC) is an OpenCL CPU device", choice.Reason);
         Assert.Contains("open it by name", choice.Reason);
     }
 

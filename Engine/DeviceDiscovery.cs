@@ -82,7 +82,7 @@ public sealed partial class Device
         var gpu = openCl.FirstOrDefault(d => d.Hardware == DeviceHardware.Gpu);
         if (gpu is not null) return new(gpu.Name, $"no CUDA device; {gpu.Name} is the first OpenCL GPU ({gpu.Description})");
 
-        var passed = openCl.Select(d => $"{d.Name} ({d.Description}) is an OpenCL {d.Hardware} device").ToList();
+        var passed = openCl.Select(d => $"{d.Name} ({d.Description}) is an OpenCL {(d.Hardware == DeviceHardware.Cpu ? "CPU" : "non-GPU")} device").ToList();
         string over = passed.Count == 0
             ? "no OpenCL device"
             : $"no OpenCL GPU: {string.Join("; ", passed)}, which auto never picks (the host SIMD path is faster; open it by name)";
