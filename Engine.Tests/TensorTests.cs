@@ -125,7 +125,7 @@ public class DeviceSelectionTests
         var available = Device.Available();
         Assert.Equal("cpu", available[0].Name);
         string expected = available.FirstOrDefault(d => d.Kind == DeviceKind.Cuda)?.Name
-            ?? available.FirstOrDefault(d => d.Kind == DeviceKind.OpenCL)?.Name ?? "cpu";
+            ?? available.FirstOrDefault(d => d.Kind == DeviceKind.OpenCL && d.Hardware == DeviceHardware.Gpu)?.Name ?? "cpu";
         Assert.Equal(expected, Device.AutoName());
         using var auto = Device.Create("auto");
         Assert.Equal(expected, auto.Name);

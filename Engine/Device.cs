@@ -15,8 +15,21 @@ public enum DeviceKind
     IlgpuCpu,
     /// <summary>An NVIDIA GPU through ILGPU's CUDA backend.</summary>
     Cuda,
-    /// <summary>An OpenCL 2.0 GPU through ILGPU's OpenCL backend.</summary>
+    /// <summary>An OpenCL 2.0+ device (a GPU, or a CPU runtime such as PoCL) through ILGPU's OpenCL backend.</summary>
     OpenCL,
+}
+
+/// <summary>What a device's hardware is: decides whether <c>auto</c> may pick it.</summary>
+public enum DeviceHardware
+{
+    /// <summary>A GPU (every CUDA device; an OpenCL device of type CL_DEVICE_TYPE_GPU).</summary>
+    Gpu,
+    /// <summary>The host's cores: the <c>cpu</c> device, or an OpenCL CPU runtime (PoCL, Intel's CPU runtime).</summary>
+    Cpu,
+    /// <summary>ILGPU's CPU accelerator: one OS thread per simulated GPU thread.</summary>
+    Simulator,
+    /// <summary>An OpenCL accelerator or custom device (FPGA, DSP): neither a GPU nor a CPU.</summary>
+    Other,
 }
 
 /// <summary>What is known about a device before or after it is opened.</summary>
@@ -27,7 +40,8 @@ public enum DeviceKind
 /// <param name="WarpSize">Threads per warp (SIMD lanes of float32 for <c>cpu</c>).</param>
 /// <param name="MaxThreadsPerGroup">Largest thread group a kernel may use.</param>
 /// <param name="Multiprocessors">Multiprocessors (cores for <c>cpu</c>).</param>
-public sealed record DeviceInfo(string Name, DeviceKind Kind, string Description, long MemoryBytes, int WarpSize, int MaxThreadsPerGroup, int Multiprocessors);
+/// <param name="Hardware">What runs the kernels: an OpenCL device can be a GPU or a CPU runtime, which <c>auto</c> never picks.</param>
+public sealed record DeviceInfo(string Name, DeviceKind Kind, string Description, long MemoryBytes, int WarpSize, int MaxThreadsPerGroup, int Multiprocessors, DeviceHardware Hardware);
 
 /// <summary>
 /// One place tensors live and ops run: the host SIMD path (<c>cpu</c>) or an ILGPU accelerator (<c>cuda</c>,
