@@ -68,12 +68,22 @@ public sealed class BackendsAttribute(string? memberName = null) : DataAttribute
     /// <summary>The type declaring the member (default: the test class).</summary>
     public Type? MemberType { get; set; }
 
-    public override async ValueTask<IReadOnlyCollection<ITheoryDataRow>> GetData(MethodInfo testMethod, DisposalTracker disposalTracker)
+    public override ValueTask<IReadOnlyCollection<ITheoryDataRow>> GetData(MethodInfo testMethod, DisposalTracker disposalTracker)
     {
         IEnumerable<ITheoryDataRow> rows = [new TheoryDataRow()];
         if (memberName is not null)
-            rows = await new MemberDataAttribute(memberName) { MemberType = MemberType }.GetData(testMethod, disposalTracker);
-        return Backends.Cross(Backends.Select(Only, Except), rows);
+        {
+            var type = MemberType ?? testMethod.ReflectedType ?? throw new ArgumentException($"{testMethod.Name} has no declaring type", nameof(testMethod));
+            const BindingFlags Static = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Static | BindingFlags.FlattenHierarchy;
+            object? value = type.GetProperty(memberName, Static)?.GetValue(null)
+                ?? type.GetField(memberName, Static)?.GetValue(null)
+                ?? type.GetMethod(memberName, Static, Type.EmptyTypes)?.Invoke(null, null)
+                ?? throw new ArgumentException($"{type.Name}.{memberName}: expected a static property, field or method returning rows, found none", nameof(memberName));
+            if (value is not System.Collections.IEnumerable items)
+                throw new ArgumentException($"{type.Name}.{memberName}: expected an IEnumerable of rows, got {value.GetType().Name}", nameof(memberName));
+            rows = items.Cast<object>().Select(ConvertDataRow).ToList();
+        }
+        return new(Backends.Cross(Backends.Select(Only, Except), rows));
     }
 
     public override bool SupportsDiscoveryEnumeration() => true;
