@@ -388,9 +388,10 @@ public sealed class AugmentLoaderTests(BackendFixture f) : DeviceTestBase(f), IC
         Assert.NotEqual(Epoch(with, 0)[0].X, Epoch(with, 1)[0].X);
     }
 
-    [Theory, InlineData(false), InlineData(true)]
-    public void SteadyStateAllocatesNothing(bool prefetch)
+    [Theory, BackendData(false), BackendData(true)]
+    public void SteadyStateAllocatesNothing(string backend, bool prefetch)
     {
+        Use(backend);
         Assert.SkipUnless(D.IsHost, "allocation is measured on the cpu device (ILGPU's copies may allocate on their own)");
         // Without prefetch the consuming thread gathers and augments, so its count covers the augmentation; with
         // prefetch the worker thread augments into preallocated scratch (covered by AugmentTests.RunnerAllocatesNothingPerBatch).

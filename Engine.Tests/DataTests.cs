@@ -403,9 +403,10 @@ public sealed class DataLoaderTests(BackendFixture f) : DeviceTestBase(f), IClas
         return list;
     }
 
-    [Theory, InlineData(true), InlineData(false)]
-    public void EveryEpochServesEverySampleOnce(bool prefetch)
+    [Theory, BackendData(true), BackendData(false)]
+    public void EveryEpochServesEverySampleOnce(string backend, bool prefetch)
     {
+        Use(backend);
         var data = Data();
         using var l = new DataLoader(D, data, 5, shuffle: true, dropLast: false, seed: 3, prefetch);
         Assert.Equal(5, l.BatchCount);
