@@ -5,7 +5,7 @@ using ILGPU.Runtime.CPU;
 
 namespace GpuNet.Tests;
 
-public abstract class ActivationTests(DeviceFixture f) : DeviceTestBase(f)
+public sealed class ActivationTests(BackendFixture f) : DeviceTestBase(f), IClassFixture<BackendFixture>
 {
     /// <summary>2500 crosses the host span forms' 1024-element stack blocks.</summary>
     public static TheoryData<int> Sizes => [1, 7, 1000, 2500];
@@ -25,9 +25,10 @@ public abstract class ActivationTests(DeviceFixture f) : DeviceTestBase(f)
 
     private static double Alpha(Activation act) => ActivationMath.DefaultAlpha(act);
 
-    [Theory, MemberData(nameof(Sizes))]
-    public void ForwardMatchesReference(int n)
+    [Theory, Backends(nameof(Sizes))]
+    public void ForwardMatchesReference(string backend, int n)
     {
+        Use(backend);
         var x = Inputs(10 + n, n);
         using var tx = D.FromArray(x); using var ty = D.Zeros(n);
         foreach (var act in Enum.GetValues<Activation>())
@@ -41,9 +42,10 @@ public abstract class ActivationTests(DeviceFixture f) : DeviceTestBase(f)
         }
     }
 
-    [Theory, MemberData(nameof(Sizes))]
-    public void BackwardMatchesReference(int n)
+    [Theory, Backends(nameof(Sizes))]
+    public void BackwardMatchesReference(string backend, int n)
     {
+        Use(backend);
         var x = Inputs(20 + n, n); var dy = TestData.Uniform(30 + n, n);
         using var tx = D.FromArray(x); using var ty = D.Zeros(n); using var tdy = D.FromArray(dy); using var tdx = D.Zeros(n);
         foreach (var act in Enum.GetValues<Activation>())
@@ -58,9 +60,10 @@ public abstract class ActivationTests(DeviceFixture f) : DeviceTestBase(f)
         }
     }
 
-    [Theory, MemberData(nameof(FdSizes))]
-    public void BackwardMatchesFiniteDifferences(int n)
+    [Theory, Backends(nameof(FdSizes))]
+    public void BackwardMatchesFiniteDifferences(string backend, int n)
     {
+        Use(backend);
         var x = Inputs(40 + n, n); var dy = TestData.Uniform(50 + n, n);
         using var tx = D.FromArray(x); using var ty = D.Zeros(n); using var tdy = D.FromArray(dy); using var tdx = D.Zeros(n);
         var dyd = TestData.D(dy);
@@ -79,9 +82,10 @@ public abstract class ActivationTests(DeviceFixture f) : DeviceTestBase(f)
         }
     }
 
-    [Fact]
-    public void ForwardInPlaceAndBackwardOverDyWork()
+    [Theory, Backends]
+    public void ForwardInPlaceAndBackwardOverDyWork(string backend)
     {
+        Use(backend);
         const int n = 37;
         var x = Inputs(60, n); var dy = TestData.Uniform(61, n);
         using var t = D.Zeros(n); using var ty = D.Zeros(n); using var tx = D.FromArray(x); using var g = D.Zeros(n);
@@ -101,9 +105,10 @@ public abstract class ActivationTests(DeviceFixture f) : DeviceTestBase(f)
         }
     }
 
-    [Fact]
-    public void AlphaIsUsed()
+    [Theory, Backends]
+    public void AlphaIsUsed(string backend)
     {
+        Use(backend);
         var x = new[] { -2f, -0.5f, 0f, 1.5f };
         using var tx = D.FromArray(x); using var ty = D.Zeros(4); using var tdy = D.FromArray([1f, 1f, 1f, 1f]); using var tdx = D.Zeros(4);
         foreach (var act in new[] { Activation.LeakyRelu, Activation.Elu })
@@ -118,9 +123,10 @@ public abstract class ActivationTests(DeviceFixture f) : DeviceTestBase(f)
         }
     }
 
-    [Fact]
-    public void ErrorsNameTheOpTheArgumentAndTheShapes()
+    [Theory, Backends]
+    public void ErrorsNameTheOpTheArgumentAndTheShapes(string backend)
     {
+        Use(backend);
         using var x = D.Zeros(2, 3); using var y = D.Zeros(5); using var ok = D.Zeros(6);
         var e = Assert.Throws<ShapeMismatchException>(() => D.ActivationForward(Activation.Relu, x, y));
         Assert.Equal("ActivationForward", e.Operation);
@@ -141,9 +147,10 @@ public abstract class ActivationTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Equal("alpha", a.ParamName);
     }
 
-    [Fact]
-    public void LaunchesAreCounted()
+    [Theory, Backends]
+    public void LaunchesAreCounted(string backend)
     {
+        Use(backend);
         using var x = D.Zeros(10); using var y = D.Zeros(10);
         long before = D.Counters.Launches;
         D.ActivationForward(Activation.Gelu, x, y);
@@ -151,9 +158,10 @@ public abstract class ActivationTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Equal(before + 2, D.Counters.Launches);
     }
 
-    [Fact]
-    public void CostGrowsWithTheWork()
+    [Theory, Backends]
+    public void CostGrowsWithTheWork(string backend)
     {
+        Use(backend);
         foreach (var act in Enum.GetValues<Activation>())
         {
             Assert.Equal(8.0 * 100, ActivationOp.Cost(act, 100).Bytes);
@@ -164,9 +172,6 @@ public abstract class ActivationTests(DeviceFixture f) : DeviceTestBase(f)
     }
 }
 
-public sealed class ActivationTestsCpu(CpuFixture f) : ActivationTests(f), IClassFixture<CpuFixture>;
-public sealed class ActivationTestsIlgpuCpu(IlgpuCpuFixture f) : ActivationTests(f), IClassFixture<IlgpuCpuFixture>;
-public sealed class ActivationTestsCuda(CudaFixture f) : ActivationTests(f), IClassFixture<CudaFixture>;
 
 /// <summary>
 /// The definitions behind <see cref="Activation"/>: every value maps to its own <see cref="IActivation"/> struct (and

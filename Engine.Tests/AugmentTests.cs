@@ -313,7 +313,7 @@ public sealed class AugmentTests
 }
 
 /// <summary>The loader's augmentation hook on each device.</summary>
-public abstract class AugmentLoaderTests(DeviceFixture f) : DeviceTestBase(f)
+public sealed class AugmentLoaderTests(BackendFixture f) : DeviceTestBase(f), IClassFixture<BackendFixture>
 {
     private static readonly ImageShape Shape = new(1, 6, 6);
 
@@ -335,9 +335,10 @@ public abstract class AugmentLoaderTests(DeviceFixture f) : DeviceTestBase(f)
         return list;
     }
 
-    [Fact]
-    public void TrainingBatchesAreAugmentedAndValidationBatchesAreNot()
+    [Theory, Backends]
+    public void TrainingBatchesAreAugmentedAndValidationBatchesAreNot(string backend)
     {
+        Use(backend);
         var data = Images(23);
         var aug = Pipeline();
         using var train = new DataLoader(D, data, 5, shuffle: true, dropLast: false, seed: 8, prefetch: true, augment: aug);
@@ -364,9 +365,10 @@ public abstract class AugmentLoaderTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Throws<ArgumentException>(() => new DataLoader(D, flat, 2, true, false, 1, augment: aug));
     }
 
-    [Fact]
-    public void PrefetchAndParallelGiveTheSameAugmentedBatches()
+    [Theory, Backends]
+    public void PrefetchAndParallelGiveTheSameAugmentedBatches(string backend)
     {
+        Use(backend);
         var data = Images(31);
         using var with = new DataLoader(D, data, 6, shuffle: true, dropLast: false, seed: 4, prefetch: true, augment: Pipeline());
         using var without = new DataLoader(D, data, 6, shuffle: true, dropLast: false, seed: 4, prefetch: false, augment: Pipeline());
@@ -386,9 +388,10 @@ public abstract class AugmentLoaderTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.NotEqual(Epoch(with, 0)[0].X, Epoch(with, 1)[0].X);
     }
 
-    [Theory, InlineData(false), InlineData(true)]
-    public void SteadyStateAllocatesNothing(bool prefetch)
+    [Theory, BackendData(false), BackendData(true)]
+    public void SteadyStateAllocatesNothing(string backend, bool prefetch)
     {
+        Use(backend);
         Assert.SkipUnless(D.IsHost, "allocation is measured on the cpu device (ILGPU's copies may allocate on their own)");
         // Without prefetch the consuming thread gathers and augments, so its count covers the augmentation; with
         // prefetch the worker thread augments into preallocated scratch (covered by AugmentTests.RunnerAllocatesNothingPerBatch).
@@ -408,6 +411,3 @@ public abstract class AugmentLoaderTests(DeviceFixture f) : DeviceTestBase(f)
     }
 }
 
-public sealed class AugmentLoaderTestsCpu(CpuFixture f) : AugmentLoaderTests(f), IClassFixture<CpuFixture>;
-public sealed class AugmentLoaderTestsIlgpuCpu(IlgpuCpuFixture f) : AugmentLoaderTests(f), IClassFixture<IlgpuCpuFixture>;
-public sealed class AugmentLoaderTestsCuda(CudaFixture f) : AugmentLoaderTests(f), IClassFixture<CudaFixture>;

@@ -9,11 +9,12 @@ namespace GpuNet.Tests;
 /// it, so <see cref="DeviceCounters.Launches"/> means the same on every device; <see cref="DeviceCounters.KernelLaunches"/>
 /// counts the ILGPU kernels behind them (0 on <c>cpu</c>).
 /// </summary>
-public abstract class BackendSeamTests(DeviceFixture f) : DeviceTestBase(f)
+public sealed class BackendSeamTests(BackendFixture f) : DeviceTestBase(f), IClassFixture<BackendFixture>
 {
-    [Fact]
-    public void EveryOpFamilyCountsOneLaunchPerCall()
+    [Theory, Backends]
+    public void EveryOpFamilyCountsOneLaunchPerCall(string backend)
     {
+        Use(backend);
         // Small awkward shapes: x (2, 3, 5, 5), a 3x3 filter, a (3, 5) matrix.
         var p = Conv2dParams.Square(padding: 1);
         using var x = D.FromArray(TestData.Uniform(1, 2 * 3 * 5 * 5), 2, 3, 5, 5);
@@ -77,9 +78,10 @@ public abstract class BackendSeamTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.True(wrong.Count == 0, $"on {D.Name}: {string.Join("; ", wrong)}");
     }
 
-    [Fact]
-    public void EmptyTensorsCountNoLaunch()
+    [Theory, Backends]
+    public void EmptyTensorsCountNoLaunch(string backend)
     {
+        Use(backend);
         using var e = D.Zeros(0, 4); using var e2 = D.Zeros(0, 4);
         using var w = D.Zeros(3, 4); using var c = D.Zeros(0, 3);
         using var x = D.Zeros(0, 2, 4, 4); using var yPool = D.Zeros(0, 2, 2, 2);
@@ -92,9 +94,10 @@ public abstract class BackendSeamTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Equal(kernels, D.Counters.KernelLaunches);
     }
 
-    [Fact]
-    public void KernelLaunchesAreZeroOnCpuAndAtLeastTheLaunchesOnAccelerators()
+    [Theory, Backends]
+    public void KernelLaunchesAreZeroOnCpuAndAtLeastTheLaunchesOnAccelerators(string backend)
     {
+        Use(backend);
         using var x = D.FromArray(TestData.Uniform(1, 2 * 2 * 4 * 4), 2, 2, 4, 4);
         using var w = D.FromArray(TestData.Uniform(2, 3 * 2 * 9), 3, 2, 3, 3);
         using var y = D.Zeros(2, 3, 4, 4);
@@ -107,9 +110,6 @@ public abstract class BackendSeamTests(DeviceFixture f) : DeviceTestBase(f)
     }
 }
 
-public sealed class BackendSeamTestsCpu(CpuFixture f) : BackendSeamTests(f), IClassFixture<CpuFixture>;
-public sealed class BackendSeamTestsIlgpuCpu(IlgpuCpuFixture f) : BackendSeamTests(f), IClassFixture<IlgpuCpuFixture>;
-public sealed class BackendSeamTestsCuda(CudaFixture f) : BackendSeamTests(f), IClassFixture<CudaFixture>;
 
 /// <summary>The same model counts the same launches per training step on <c>cpu</c> and <c>ilgpu-cpu</c>.</summary>
 public sealed class LaunchParityTests

@@ -2,7 +2,7 @@ using GpuNet.Kernels;
 
 namespace GpuNet.Tests;
 
-public abstract class BatchNormTests(DeviceFixture f) : DeviceTestBase(f)
+public sealed class BatchNormTests(BackendFixture f) : DeviceTestBase(f), IClassFixture<BackendFixture>
 {
     public static TheoryData<int[], bool> Cases()
     {
@@ -21,9 +21,10 @@ public abstract class BatchNormTests(DeviceFixture f) : DeviceTestBase(f)
 
     private static int Count(int[] shape) => shape.Aggregate(1, (a, b) => a * b);
 
-    [Theory, MemberData(nameof(Cases))]
-    public void TrainAndEvalForwardBackwardMatchReference(int[] shape, bool relu)
+    [Theory, Backends(nameof(Cases))]
+    public void TrainAndEvalForwardBackwardMatchReference(string backend, int[] shape, bool relu)
     {
+        Use(backend);
         var (n, c, s) = Nsc(shape);
         int len = Count(shape);
         var x = TestData.Uniform(1, len, 1f, 4f);   // a mean far from 0 checks the two-pass variance
@@ -76,10 +77,11 @@ public abstract class BatchNormTests(DeviceFixture f) : DeviceTestBase(f)
     }
 
     [Theory]
-    [InlineData(new[] { 7, 3 })]
-    [InlineData(new[] { 2, 3, 5, 5 })]
-    public void RunningStatisticsAfterThreeSteps(int[] shape)
+    [BackendData(new[] { 7, 3 })]
+    [BackendData(new[] { 2, 3, 5, 5 })]
+    public void RunningStatisticsAfterThreeSteps(string backend, int[] shape)
     {
+        Use(backend);
         var (n, c, s) = Nsc(shape);
         int len = Count(shape);
         var gamma = TestData.Uniform(2, c, 0.5f, 1.5f); var beta = TestData.Uniform(3, c);
@@ -104,11 +106,12 @@ public abstract class BatchNormTests(DeviceFixture f) : DeviceTestBase(f)
     }
 
     [Theory]
-    [InlineData(new[] { 7, 3 })]
-    [InlineData(new[] { 2, 3, 2, 2 })]
-    [InlineData(new[] { 1, 2, 3, 1 })]
-    public void BackwardMatchesFiniteDifferences(int[] shape)
+    [BackendData(new[] { 7, 3 })]
+    [BackendData(new[] { 2, 3, 2, 2 })]
+    [BackendData(new[] { 1, 2, 3, 1 })]
+    public void BackwardMatchesFiniteDifferences(string backend, int[] shape)
     {
+        Use(backend);
         var (n, c, s) = Nsc(shape);
         int len = Count(shape);
         var x = TestData.Uniform(21, len, -2f, 3f); var gamma = TestData.Uniform(22, c, 0.5f, 1.5f);
@@ -134,10 +137,11 @@ public abstract class BatchNormTests(DeviceFixture f) : DeviceTestBase(f)
     // Host: above the parallel threshold, so channel blocks run in parallel; S = 1600 exceeds a host block (one channel
     // per block), and (4096, 20) is BatchNorm1d split into two blocks. The CPU accelerator gets smaller batches.
     [Theory]
-    [InlineData(new[] { 16, 3, 40, 40 }, new[] { 2, 3, 40, 40 })]
-    [InlineData(new[] { 4096, 20 }, new[] { 300, 20 })]
-    public void LargeInputsMatchReference(int[] hostShape, int[] kernelShape)
+    [BackendData(new[] { 16, 3, 40, 40 }, new[] { 2, 3, 40, 40 })]
+    [BackendData(new[] { 4096, 20 }, new[] { 300, 20 })]
+    public void LargeInputsMatchReference(string backend, int[] hostShape, int[] kernelShape)
     {
+        Use(backend);
         int[] shape = D.IsHost ? hostShape : kernelShape;
         var (n, c, s) = Nsc(shape);
         int len = Count(shape);
@@ -160,9 +164,10 @@ public abstract class BatchNormTests(DeviceFixture f) : DeviceTestBase(f)
         Tol.Reduction.AssertClose(tdb.ToArray(), db, "large dBeta");
     }
 
-    [Fact]
-    public void OneValuePerChannelIsAnErrorOnlyWhenTraining()
+    [Theory, Backends]
+    public void OneValuePerChannelIsAnErrorOnlyWhenTraining(string backend)
     {
+        Use(backend);
         using var x = D.FromArray([0.5f, -1f, 2f], 1, 3); using var y = D.Zeros(1, 3);
         using var g = D.FromArray([1f, 2f, 0.5f]); using var b = D.FromArray([0f, 0.1f, -0.1f]);
         using var rm = D.FromArray([0.1f, 0.2f, 0.3f]); using var rv = D.FromArray([1f, 2f, 3f]);
@@ -179,9 +184,10 @@ public abstract class BatchNormTests(DeviceFixture f) : DeviceTestBase(f)
         Tol.BatchNorm.AssertClose(y.ToArray(), yr, "eval with batch 1");
     }
 
-    [Fact]
-    public void BadArgumentsNameTheOpArgumentAndShapes()
+    [Theory, Backends]
+    public void BadArgumentsNameTheOpArgumentAndShapes(string backend)
     {
+        Use(backend);
         using var x = D.Zeros(4, 3); using var y = D.Zeros(4, 3); using var g = D.Zeros(3); using var b = D.Zeros(3);
         using var rm = D.Zeros(3); using var rv = D.Zeros(3); using var sm = D.Zeros(3); using var si = D.Zeros(3);
         using var g4 = D.Zeros(4); using var v1 = D.Zeros(12); using var y2 = D.Zeros(3, 4);
@@ -214,6 +220,3 @@ public abstract class BatchNormTests(DeviceFixture f) : DeviceTestBase(f)
     }
 }
 
-public sealed class BatchNormTestsCpu(CpuFixture f) : BatchNormTests(f), IClassFixture<CpuFixture>;
-public sealed class BatchNormTestsIlgpuCpu(IlgpuCpuFixture f) : BatchNormTests(f), IClassFixture<IlgpuCpuFixture>;
-public sealed class BatchNormTestsCuda(CudaFixture f) : BatchNormTests(f), IClassFixture<CudaFixture>;

@@ -71,11 +71,12 @@ internal static class CkptNet
 /// CUDA (ILGPU's CPU simulator takes seconds per training step sequence; the restore itself is covered there by
 /// <see cref="CheckpointDeviceTests"/>).
 /// </summary>
-public abstract class CheckpointResumeTests(DeviceFixture f) : DeviceTestBase(f)
+public sealed class CheckpointResumeTests(BackendFixture f) : DeviceTestBase(f), IClassFixture<BackendFixture>
 {
-    [Fact]
-    public void RestoreIntoFreshModelResumesBitForBit()
+    [Theory, Backends(Except = "ilgpu-cpu")]
+    public void RestoreIntoFreshModelResumesBitForBit(string backend)
     {
+        Use(backend);
         using var dir = new TempDir();
         string path = dir.File("a.safetensors");
         using var a = CkptNet.Build(D, seed: 1);
@@ -96,9 +97,10 @@ public abstract class CheckpointResumeTests(DeviceFixture f) : DeviceTestBase(f)
         CkptNet.AssertBitEqual(a, oa, b, ob, "after 3 more steps");
     }
 
-    [Fact]
-    public void DropoutNetworkResumesBitForBitOnlyWithItsSeed()
+    [Theory, Backends(Except = "ilgpu-cpu")]
+    public void DropoutNetworkResumesBitForBitOnlyWithItsSeed(string backend)
     {
+        Use(backend);
         using var dir = new TempDir();
         string path = dir.File("d.safetensors");
         using var a = CkptNet.Build(D, seed: 5, dropout: true);
@@ -123,15 +125,14 @@ public abstract class CheckpointResumeTests(DeviceFixture f) : DeviceTestBase(f)
 
 }
 
-public sealed class CheckpointResumeTestsCpu(CpuFixture f) : CheckpointResumeTests(f), IClassFixture<CpuFixture>;
-public sealed class CheckpointResumeTestsCuda(CudaFixture f) : CheckpointResumeTests(f), IClassFixture<CudaFixture>;
 
 /// <summary>Device independence: a checkpoint saved on the host restores on every backend with the same values.</summary>
-public abstract class CheckpointDeviceTests(DeviceFixture f) : DeviceTestBase(f)
+public sealed class CheckpointDeviceTests(BackendFixture f) : DeviceTestBase(f), IClassFixture<BackendFixture>
 {
-    [Fact]
-    public void SavedOnCpuRestoresOnThisDevice()
+    [Theory, Backends]
+    public void SavedOnCpuRestoresOnThisDevice(string backend)
     {
+        Use(backend);
         using var dir = new TempDir();
         string path = dir.File("host.safetensors");
         float[] p, buf;
@@ -156,12 +157,9 @@ public abstract class CheckpointDeviceTests(DeviceFixture f) : DeviceTestBase(f)
     }
 }
 
-public sealed class CheckpointDeviceTestsCpu(CpuFixture f) : CheckpointDeviceTests(f), IClassFixture<CpuFixture>;
-public sealed class CheckpointDeviceTestsIlgpuCpu(IlgpuCpuFixture f) : CheckpointDeviceTests(f), IClassFixture<IlgpuCpuFixture>;
-public sealed class CheckpointDeviceTestsCuda(CudaFixture f) : CheckpointDeviceTests(f), IClassFixture<CudaFixture>;
 
 /// <summary>The file format, validation, atomic writes, strict restore errors and pretrained initialisation (host device).</summary>
-public sealed class CheckpointFormatTests(CpuFixture f) : DeviceTestBase(f), IClassFixture<CpuFixture>
+public sealed class CheckpointFormatTests(BackendFixture f) : DeviceTestBase(f), IClassFixture<BackendFixture>
 {
     /// <summary>An independent writer: the 8-byte length, the header as given (padded to 8), the data.</summary>
     private static void RawFile(string path, string header, byte[] data, bool pad = true)
@@ -177,9 +175,10 @@ public sealed class CheckpointFormatTests(CpuFixture f) : DeviceTestBase(f), ICl
 
     private static byte[] F32(params float[] v) => v.SelectMany(BitConverter.GetBytes).ToArray();
 
-    [Fact]
-    public void PythonStdlibParsesTheFileAsStandardSafetensors()
+    [Theory, Backends(Only = "cpu")]
+    public void PythonStdlibParsesTheFileAsStandardSafetensors(string backend)
     {
+        Use(backend);
         using var dir = new TempDir();
         string path = dir.File("py.safetensors");
         using var m = CkptNet.Build(D, seed: 5);
@@ -250,9 +249,10 @@ public sealed class CheckpointFormatTests(CpuFixture f) : DeviceTestBase(f), ICl
         Assert.Equal(covered, r.GetProperty("data_len").GetInt64());
     }
 
-    [Fact]
-    public void ReadsForeignDtypesAndWritesInt32()
+    [Theory, Backends(Only = "cpu")]
+    public void ReadsForeignDtypesAndWritesInt32(string backend)
     {
+        Use(backend);
         using var dir = new TempDir();
         string path = dir.File("foreign.safetensors");
         var data = new List<byte>();
@@ -304,9 +304,10 @@ public sealed class CheckpointFormatTests(CpuFixture f) : DeviceTestBase(f), ICl
         { "orphan-optimizer", """{"optimizer.exp_avg":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}""", "without gpunet.optimizer.kind" },
     };
 
-    [Theory, MemberData(nameof(BadFiles))]
-    public void InvalidFilesFailNamingFileAndProblem(string name, string header, string expected)
+    [Theory, Backends(nameof(BadFiles), Only = "cpu")]
+    public void InvalidFilesFailNamingFileAndProblem(string backend, string name, string header, string expected)
     {
+        Use(backend);
         using var dir = new TempDir();
         string path = dir.File(name + ".safetensors");
         if (name == "short") File.WriteAllBytes(path, [1, 2, 3, 4, 5]);
@@ -317,9 +318,10 @@ public sealed class CheckpointFormatTests(CpuFixture f) : DeviceTestBase(f), ICl
         Assert.Contains(expected, e.Message);
     }
 
-    [Fact]
-    public void TruncatedCheckpointFailsWithOffsetsOutsideData()
+    [Theory, Backends(Only = "cpu")]
+    public void TruncatedCheckpointFailsWithOffsetsOutsideData(string backend)
     {
+        Use(backend);
         using var dir = new TempDir();
         string path = dir.File("t.safetensors");
         using var m = CkptNet.Build(D, seed: 1);
@@ -331,9 +333,10 @@ public sealed class CheckpointFormatTests(CpuFixture f) : DeviceTestBase(f), ICl
         Assert.Contains("linear2.bias", e.Message);   // the last tensor is the one cut
     }
 
-    [Fact]
-    public void StrictRestoreListsEveryMismatchAndChangesNothing()
+    [Theory, Backends(Only = "cpu")]
+    public void StrictRestoreListsEveryMismatchAndChangesNothing(string backend)
     {
+        Use(backend);
         using var dir = new TempDir();
         string path = dir.File("s.safetensors");
         using (var src = CkptNet.Build(D, seed: 1))
@@ -369,10 +372,11 @@ public sealed class CheckpointFormatTests(CpuFixture f) : DeviceTestBase(f), ICl
     }
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public void FailedWriteLeavesExistingCheckpointAndNoTemporaryFile(bool existing)
+    [BackendData(true, Only = "cpu")]
+    [BackendData(false, Only = "cpu")]
+    public void FailedWriteLeavesExistingCheckpointAndNoTemporaryFile(string backend, bool existing)
     {
+        Use(backend);
         using var dir = new TempDir();
         string path = dir.File("c.safetensors");
         using var m = CkptNet.Build(D, seed: 1);
@@ -394,9 +398,10 @@ public sealed class CheckpointFormatTests(CpuFixture f) : DeviceTestBase(f), ICl
         Assert.Equal(new[] { "c.safetensors" }, dir.Entries);
     }
 
-    [Fact]
-    public void ReadExposesMetadataAndInitializerHook()
+    [Theory, Backends(Only = "cpu")]
+    public void ReadExposesMetadataAndInitializerHook(string backend)
     {
+        Use(backend);
         using var dir = new TempDir();
         string path = dir.File("m.safetensors");
         using var m = CkptNet.Build(D, seed: 1);
@@ -423,9 +428,10 @@ public sealed class CheckpointFormatTests(CpuFixture f) : DeviceTestBase(f), ICl
         Assert.Throws<KeyNotFoundException>(() => f["nope"]);
     }
 
-    [Fact]
-    public void TrainingStateJsonRoundTripsAndRejectsBadFields()
+    [Theory, Backends(Only = "cpu")]
+    public void TrainingStateJsonRoundTripsAndRejectsBadFields(string backend)
     {
+        Use(backend);
         var s = CkptNet.State;
         var back = TrainingState.FromJson(s.ToJson());
         Assert.Equal(s, back);
@@ -439,9 +445,10 @@ public sealed class CheckpointFormatTests(CpuFixture f) : DeviceTestBase(f), ICl
         Assert.Throws<FormatException>(() => TrainingState.FromJson("{\"epoch\":1}"));
     }
 
-    [Fact]
-    public void InitializeFromLoadsMatchingTensorsReportsTheRestAndFreezes()
+    [Theory, Backends(Only = "cpu")]
+    public void InitializeFromLoadsMatchingTensorsReportsTheRestAndFreezes(string backend)
     {
+        Use(backend);
         using var dir = new TempDir();
         string path = dir.File("pre.safetensors");
         float[] w1, mean;

@@ -2,7 +2,7 @@ using GpuNet.Kernels;
 
 namespace GpuNet.Tests;
 
-public abstract class Conv2dTests(DeviceFixture f) : DeviceTestBase(f)
+public sealed class Conv2dTests(BackendFixture f) : DeviceTestBase(f), IClassFixture<BackendFixture>
 {
     /// <summary>One test shape: x (N, C, H, W), w (K, C/G, R, S), stride, padding, dilation, groups, bias.</summary>
     public sealed record Case(int N, int C, int H, int W, int K, int R, int S, Conv2dParams P, bool Bias)
@@ -39,9 +39,10 @@ public abstract class Conv2dTests(DeviceFixture f) : DeviceTestBase(f)
 
     public static TheoryData<string> CaseNames => new(Cases.Keys);
 
-    [Theory, MemberData(nameof(CaseNames))]
-    public void ForwardAndBackwardMatchReference(string name)
+    [Theory, Backends(nameof(CaseNames))]
+    public void ForwardAndBackwardMatchReference(string backend, string name)
     {
+        Use(backend);
         var c = Cases[name];
         var s = c.Shape;
         int xLen = s.N * s.C * s.H * s.W, wLen = s.K * s.Cg * s.R * s.S, yLen = s.N * s.K * s.P * s.Q;
@@ -73,9 +74,10 @@ public abstract class Conv2dTests(DeviceFixture f) : DeviceTestBase(f)
     }
 
     /// <summary>A column budget of two samples splits a batch of 3 into blocks of 2 and 1 on an accelerator (n0 &gt; 0 paths).</summary>
-    [Fact]
-    public void SeveralColumnBlocksMatchReference()
+    [Theory, Backends]
+    public void SeveralColumnBlocksMatchReference(string backend)
     {
+        Use(backend);
         var c = Cases["one channel batch 3"];
         var s = c.Shape;
         int saved = Conv2dOp.MaxColumnFloats;
@@ -83,8 +85,8 @@ public abstract class Conv2dTests(DeviceFixture f) : DeviceTestBase(f)
         try
         {
             Assert.Equal(2, Conv2dOp.SamplesPerBlock(s));
-            ForwardAndBackwardMatchReference("one channel batch 3");
-            ForwardAndBackwardMatchReference("stride 2 odd input pad 1");
+            ForwardAndBackwardMatchReference(backend, "one channel batch 3");
+            ForwardAndBackwardMatchReference(backend, "stride 2 odd input pad 1");
         }
         finally
         {
@@ -95,9 +97,10 @@ public abstract class Conv2dTests(DeviceFixture f) : DeviceTestBase(f)
     public static TheoryData<string> FiniteDifferenceCases => ["stride 2 odd input pad 1", "groups 2 pad 1", "mixed stride (2,1) pad (0,2) dil (1,2)"];
 
     /// <summary>dx, dw, db against central finite differences in float64 of L = sum(dy * conv(x, w) + b).</summary>
-    [Theory, MemberData(nameof(FiniteDifferenceCases))]
-    public void BackwardMatchesFiniteDifferences(string name)
+    [Theory, Backends(nameof(FiniteDifferenceCases))]
+    public void BackwardMatchesFiniteDifferences(string backend, string name)
     {
+        Use(backend);
         var c = Cases[name];
         var s = c.Shape;
         int xLen = s.N * s.C * s.H * s.W, wLen = s.K * s.Cg * s.R * s.S, yLen = s.N * s.K * s.P * s.Q;
@@ -127,9 +130,10 @@ public abstract class Conv2dTests(DeviceFixture f) : DeviceTestBase(f)
         Tol.FiniteDifference.AssertClose(tdb.ToArray(), fdb, $"{name}: db vs finite differences");
     }
 
-    [Fact]
-    public void FilterGradientsAccumulateAndDataGradientOverwrites()
+    [Theory, Backends]
+    public void FilterGradientsAccumulateAndDataGradientOverwrites(string backend)
     {
+        Use(backend);
         var c = Cases["groups 2 pad 1"];
         var s = c.Shape;
         int xLen = s.N * s.C * s.H * s.W, yLen = s.N * s.K * s.P * s.Q;
@@ -149,9 +153,10 @@ public abstract class Conv2dTests(DeviceFixture f) : DeviceTestBase(f)
         Tol.Elementwise.AssertClose(tdx.ToArray(), TestData.D(dx1), "dx after two calls = one call");
     }
 
-    [Fact]
-    public void OutputSizeFollowsTheFormula()
+    [Theory, Backends]
+    public void OutputSizeFollowsTheFormula(string backend)
     {
+        Use(backend);
         Assert.Equal(28, Conv2dParams.OutputSize(28, 3, 1, 1, 1));
         Assert.Equal(4, Conv2dParams.OutputSize(7, 3, 2, 1, 1));
         Assert.Equal(1, Conv2dParams.OutputSize(5, 3, 1, 0, 2));
@@ -162,9 +167,10 @@ public abstract class Conv2dTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Equal((1, 1, 0, 0, 1, 1, 1), (p.StrideH, p.StrideW, p.PadH, p.PadW, p.DilationH, p.DilationW, p.Groups));
     }
 
-    [Fact]
-    public void InvalidArgumentsNameTheArgumentExpectedAndActual()
+    [Theory, Backends]
+    public void InvalidArgumentsNameTheArgumentExpectedAndActual(string backend)
     {
+        Use(backend);
         using var x = D.Zeros(2, 4, 5, 5);
         using var w = D.Zeros(6, 2, 3, 3);
         using var y = D.Zeros(2, 6, 5, 5);
@@ -215,9 +221,10 @@ public abstract class Conv2dTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Contains("p.PadW must be >= 0, got -1", e9.Message);
     }
 
-    [Fact]
-    public void LaunchesAreCounted()
+    [Theory, Backends]
+    public void LaunchesAreCounted(string backend)
     {
+        Use(backend);
         var c = Cases["odd 3x2 pad (1,0)"];
         var s = c.Shape;
         using var x = D.Zeros(s.N, s.C, s.H, s.W);
@@ -230,17 +237,16 @@ public abstract class Conv2dTests(DeviceFixture f) : DeviceTestBase(f)
         // Kernels: none on cpu; on an accelerator im2col + one GEMM per sample + bias.
         Assert.Equal(kernels + (D.IsHost ? 0 : 1 + s.N + 1), D.Counters.KernelLaunches);
     }
-}
 
-public sealed class Conv2dTestsCpu(CpuFixture f) : Conv2dTests(f), IClassFixture<CpuFixture>
-{
+    // The host device's own paths: larger shapes and the allocation-free steady state.
     /// <summary>Larger shapes through the parallel host paths (samples in parallel, GEMM in parallel) against float64.</summary>
     [Theory]
-    [InlineData(8, 16, 12, 12, 24, 3, 1, 1, 1)]   // batch split over threads, 3x3 pad 1
-    [InlineData(3, 16, 11, 13, 32, 3, 2, 1, 2)]   // odd batch: parallel GEMM, stride 2, groups 2
-    [InlineData(6, 32, 9, 9, 16, 1, 1, 0, 1)]     // pointwise
-    public void ParallelHostPathsMatchReference(int n, int c, int h, int w, int k, int r, int stride, int pad, int groups)
+    [BackendData(8, 16, 12, 12, 24, 3, 1, 1, 1, Only = "cpu")]   // batch split over threads, 3x3 pad 1
+    [BackendData(3, 16, 11, 13, 32, 3, 2, 1, 2, Only = "cpu")]   // odd batch: parallel GEMM, stride 2, groups 2
+    [BackendData(6, 32, 9, 9, 16, 1, 1, 0, 1, Only = "cpu")]     // pointwise
+    public void ParallelHostPathsMatchReference(string backend, int n, int c, int h, int w, int k, int r, int stride, int pad, int groups)
     {
+        Use(backend);
         var p = Conv2dParams.Square(stride, pad, 1, groups);
         var cs = new Case(n, c, h, w, k, r, r, p, true);
         var s = cs.Shape;
@@ -262,9 +268,10 @@ public sealed class Conv2dTestsCpu(CpuFixture f) : Conv2dTests(f), IClassFixture
     }
 
     /// <summary>After a warm-up, forward and both backward calls allocate no managed memory on the calling thread.</summary>
-    [Fact]
-    public void SteadyStateAllocatesNothing()
+    [Theory, Backends(Only = "cpu")]
+    public void SteadyStateAllocatesNothing(string backend)
     {
+        Use(backend);
         var p = Conv2dParams.Square(padding: 1);
         using var x = D.FromArray(TestData.Uniform(41, 8 * 8 * 10 * 10), 8, 8, 10, 10);
         using var w = D.FromArray(TestData.Uniform(42, 16 * 8 * 9), 16, 8, 3, 3);
@@ -282,5 +289,3 @@ public sealed class Conv2dTestsCpu(CpuFixture f) : Conv2dTests(f), IClassFixture
         Assert.Equal(0, grew);
     }
 }
-public sealed class Conv2dTestsIlgpuCpu(IlgpuCpuFixture f) : Conv2dTests(f), IClassFixture<IlgpuCpuFixture>;
-public sealed class Conv2dTestsCuda(CudaFixture f) : Conv2dTests(f), IClassFixture<CudaFixture>;

@@ -381,7 +381,7 @@ public sealed class DataTests
 }
 
 /// <summary>DataLoader on each device.</summary>
-public abstract class DataLoaderTests(DeviceFixture f) : DeviceTestBase(f)
+public sealed class DataLoaderTests(BackendFixture f) : DeviceTestBase(f), IClassFixture<BackendFixture>
 {
     // 23 samples of shape (2, 3): element j of sample i is i + j/10; label i % 3.
     private static Dataset Data(int n = 23)
@@ -403,9 +403,10 @@ public abstract class DataLoaderTests(DeviceFixture f) : DeviceTestBase(f)
         return list;
     }
 
-    [Theory, InlineData(true), InlineData(false)]
-    public void EveryEpochServesEverySampleOnce(bool prefetch)
+    [Theory, BackendData(true), BackendData(false)]
+    public void EveryEpochServesEverySampleOnce(string backend, bool prefetch)
     {
+        Use(backend);
         var data = Data();
         using var l = new DataLoader(D, data, 5, shuffle: true, dropLast: false, seed: 3, prefetch);
         Assert.Equal(5, l.BatchCount);
@@ -427,9 +428,10 @@ public abstract class DataLoaderTests(DeviceFixture f) : DeviceTestBase(f)
         }
     }
 
-    [Fact]
-    public void OrderIsAFunctionOfSeedAndEpoch()
+    [Theory, Backends]
+    public void OrderIsAFunctionOfSeedAndEpoch(string backend)
     {
+        Use(backend);
         var data = Data();
         using var a = new DataLoader(D, data, 4, shuffle: true, dropLast: false, seed: 9);
         using var b = new DataLoader(D, data, 4, shuffle: true, dropLast: false, seed: 9, prefetch: false);
@@ -446,9 +448,10 @@ public abstract class DataLoaderTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Equal(a1, order);
     }
 
-    [Fact]
-    public void DropLastAndShortLastBatch()
+    [Theory, Backends]
+    public void DropLastAndShortLastBatch(string backend)
     {
+        Use(backend);
         var data = Data();
         using var drop = new DataLoader(D, data, 5, shuffle: true, dropLast: true, seed: 1);
         Assert.Equal(4, drop.BatchCount);
@@ -478,9 +481,10 @@ public abstract class DataLoaderTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Empty(Epoch(none, 0));
     }
 
-    [Fact]
-    public void PrefetchGivesTheSameBatches()
+    [Theory, Backends]
+    public void PrefetchGivesTheSameBatches(string backend)
     {
+        Use(backend);
         var data = Data(37);
         using var with = new DataLoader(D, data, 6, shuffle: true, dropLast: false, seed: 4, prefetch: true);
         using var without = new DataLoader(D, data, 6, shuffle: true, dropLast: false, seed: 4, prefetch: false);
@@ -500,9 +504,10 @@ public abstract class DataLoaderTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Equal(Epoch(without, 6).SelectMany(b => b.Idx), Epoch(with, 6).SelectMany(b => b.Idx));
     }
 
-    [Fact]
-    public void FloatTargets()
+    [Theory, Backends]
+    public void FloatTargets(string backend)
     {
+        Use(backend);
         var data = DataSets.Binary(30, 4, 2);
         using var l = new DataLoader(D, data, 8, shuffle: true, dropLast: false, seed: 1, targets: BatchTargets.Floats);
         Assert.Equal(DType.Float32, l.TargetType);
@@ -521,9 +526,10 @@ public abstract class DataLoaderTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Throws<ArgumentException>(() => new DataLoader(D, r, 2, false, false, 1, targets: BatchTargets.Labels));
     }
 
-    [Fact]
-    public void SteadyStateAllocatesNothing()
+    [Theory, Backends]
+    public void SteadyStateAllocatesNothing(string backend)
     {
+        Use(backend);
         Assert.SkipUnless(D.IsHost, "allocation is measured on the cpu device (ILGPU's copies may allocate on their own)");
         var data = Data(200);
         using var l = new DataLoader(D, data, 7, shuffle: true, dropLast: false, seed: 1);
@@ -541,6 +547,3 @@ public abstract class DataLoaderTests(DeviceFixture f) : DeviceTestBase(f)
     }
 }
 
-public sealed class DataLoaderTestsCpu(CpuFixture f) : DataLoaderTests(f), IClassFixture<CpuFixture>;
-public sealed class DataLoaderTestsIlgpuCpu(IlgpuCpuFixture f) : DataLoaderTests(f), IClassFixture<IlgpuCpuFixture>;
-public sealed class DataLoaderTestsCuda(CudaFixture f) : DataLoaderTests(f), IClassFixture<CudaFixture>;

@@ -2,7 +2,7 @@ using GpuNet.Kernels;
 
 namespace GpuNet.Tests;
 
-public abstract class DepthwiseConv2dTests(DeviceFixture f) : DeviceTestBase(f)
+public sealed class DepthwiseConv2dTests(BackendFixture f) : DeviceTestBase(f), IClassFixture<BackendFixture>
 {
     // (N, C, H, W, R, S, strideH, strideW, padH, padW, dilationH, dilationW, bias)
     public static TheoryData<int[]> Cases() => new(
@@ -21,9 +21,10 @@ public abstract class DepthwiseConv2dTests(DeviceFixture f) : DeviceTestBase(f)
 
     private static string Name(int[] k) => $"[{string.Join(",", k)}]";
 
-    [Theory, MemberData(nameof(Cases))]
-    public void ForwardAndBackwardMatchReference(int[] k)
+    [Theory, Backends(nameof(Cases))]
+    public void ForwardAndBackwardMatchReference(string backend, int[] k)
     {
+        Use(backend);
         var a = Args(k);
         int xl = a.N * a.C * a.H * a.W, yl = a.N * a.C * a.P * a.Q, wl = a.C * a.R * a.S;
         var x = TestData.Uniform(1, xl); var w = TestData.Uniform(2, wl); var b = TestData.Uniform(3, a.C);
@@ -51,10 +52,11 @@ public abstract class DepthwiseConv2dTests(DeviceFixture f) : DeviceTestBase(f)
     }
 
     [Theory]
-    [InlineData(new[] { 1, 2, 4, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1 })]
-    [InlineData(new[] { 2, 1, 5, 5, 3, 2, 2, 2, 1, 0, 1, 2, 1 })]
-    public void BackwardMatchesFiniteDifferences(int[] k)
+    [BackendData(new[] { 1, 2, 4, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1 })]
+    [BackendData(new[] { 2, 1, 5, 5, 3, 2, 2, 2, 1, 0, 1, 2, 1 })]
+    public void BackwardMatchesFiniteDifferences(string backend, int[] k)
     {
+        Use(backend);
         var a = Args(k);
         int xl = a.N * a.C * a.H * a.W, yl = a.N * a.C * a.P * a.Q, wl = a.C * a.R * a.S;
         var x = TestData.Uniform(11, xl); var w = TestData.Uniform(12, wl); var b = TestData.Uniform(13, a.C); var dy = TestData.Uniform(14, yl);
@@ -76,9 +78,10 @@ public abstract class DepthwiseConv2dTests(DeviceFixture f) : DeviceTestBase(f)
         Tol.FiniteDifference.AssertClose(tdb.ToArray(), TestData.FiniteDifference(v => Loss(xd, wd, v), bd), "db vs finite differences");
     }
 
-    [Fact]
-    public void ParameterGradientsAccumulateAndDataGradientOverwrites()
+    [Theory, Backends]
+    public void ParameterGradientsAccumulateAndDataGradientOverwrites(string backend)
     {
+        Use(backend);
         var a = DepthwiseParams.Create(2, 3, 6, 5, 3, 3, 1, 1, 1, 1, 1, 1, true);
         int xl = a.N * a.C * a.H * a.W, yl = a.N * a.C * a.P * a.Q;
         var x = TestData.Uniform(21, xl); var w = TestData.Uniform(22, 27); var dy = TestData.Uniform(23, yl);
@@ -99,9 +102,10 @@ public abstract class DepthwiseConv2dTests(DeviceFixture f) : DeviceTestBase(f)
     }
 
     // Host: above the parallel threshold, so planes (forward, dx) and channels (dw) run on several threads.
-    [Fact]
-    public void LargeInputMatchesReference()
+    [Theory, Backends]
+    public void LargeInputMatchesReference(string backend)
     {
+        Use(backend);
         var a = D.IsHost ? DepthwiseParams.Create(4, 16, 28, 28, 3, 3, 1, 1, 1, 1, 1, 1, true)
                          : DepthwiseParams.Create(2, 2, 9, 10, 3, 3, 2, 1, 1, 1, 1, 1, true);
         int xl = a.N * a.C * a.H * a.W, yl = a.N * a.C * a.P * a.Q, wl = a.C * 9;
@@ -121,9 +125,10 @@ public abstract class DepthwiseConv2dTests(DeviceFixture f) : DeviceTestBase(f)
         Tol.ForGemm(a.N * a.P * a.Q).AssertClose(tdb.ToArray(), db, "large db");
     }
 
-    [Fact]
-    public void BadArgumentsNameTheOpArgumentAndShapes()
+    [Theory, Backends]
+    public void BadArgumentsNameTheOpArgumentAndShapes(string backend)
     {
+        Use(backend);
         using var x = D.Zeros(2, 3, 5, 5); using var w = D.Zeros(3, 1, 3, 3); using var b = D.Zeros(3); using var y = D.Zeros(2, 3, 5, 5);
         using var w4 = D.Zeros(4, 1, 3, 3); using var w2 = D.Zeros(3, 2, 3, 3); using var b4 = D.Zeros(4); using var y3 = D.Zeros(2, 3, 3, 3);
         using var x3 = D.Zeros(2, 3, 25);
@@ -157,6 +162,3 @@ public abstract class DepthwiseConv2dTests(DeviceFixture f) : DeviceTestBase(f)
     }
 }
 
-public sealed class DepthwiseConv2dTestsCpu(CpuFixture f) : DepthwiseConv2dTests(f), IClassFixture<CpuFixture>;
-public sealed class DepthwiseConv2dTestsIlgpuCpu(IlgpuCpuFixture f) : DepthwiseConv2dTests(f), IClassFixture<IlgpuCpuFixture>;
-public sealed class DepthwiseConv2dTestsCuda(CudaFixture f) : DepthwiseConv2dTests(f), IClassFixture<CudaFixture>;

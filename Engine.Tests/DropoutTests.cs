@@ -2,7 +2,7 @@ using GpuNet.Kernels;
 
 namespace GpuNet.Tests;
 
-public abstract class DropoutTests(DeviceFixture f) : DeviceTestBase(f)
+public sealed class DropoutTests(BackendFixture f) : DeviceTestBase(f), IClassFixture<BackendFixture>
 {
     // The float32 spec every device must meet bit for bit: keep ? x * float32(1/(1-p)) : 0.
     private static float[] Spec(float[] x, float p, ulong seed, long step)
@@ -14,11 +14,12 @@ public abstract class DropoutTests(DeviceFixture f) : DeviceTestBase(f)
     }
 
     [Theory]
-    [InlineData(0.1f)]
-    [InlineData(0.5f)]
-    [InlineData(0.9f)]
-    public void DroppedFractionIsCloseToPAndKeptValuesAreScaled(float p)
+    [BackendData(0.1f)]
+    [BackendData(0.5f)]
+    [BackendData(0.9f)]
+    public void DroppedFractionIsCloseToPAndKeptValuesAreScaled(string backend, float p)
     {
+        Use(backend);
         int n = D.IsHost ? 100_000 : 20_000;
         using var x = D.FromArray(Enumerable.Repeat(1f, n).ToArray()); using var y = D.Zeros(n);
         D.DropoutForward(x, y, p, seed: 1234, step: 7);
@@ -31,10 +32,11 @@ public abstract class DropoutTests(DeviceFixture f) : DeviceTestBase(f)
     }
 
     [Theory]
-    [InlineData(1037, 0.3f)]
-    [InlineData(70_001, 0.25f)]   // the host splits this across cores and ends with a scalar tail
-    public void MatchesReferenceAndIsBitIdenticalToTheSpecAndTheCpuDevice(int n, float p)
+    [BackendData(1037, 0.3f)]
+    [BackendData(70_001, 0.25f)]   // the host splits this across cores and ends with a scalar tail
+    public void MatchesReferenceAndIsBitIdenticalToTheSpecAndTheCpuDevice(string backend, int n, float p)
     {
+        Use(backend);
         if (!D.IsHost && n > 20_000) n = 20_001;   // keep the CPU accelerator quick
         var x = TestData.Uniform(5, n, -2f, 2f);
         using var tx = D.FromArray(x); using var ty = D.Zeros(n);
@@ -51,9 +53,10 @@ public abstract class DropoutTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Equal(cy.ToArray(), got);
     }
 
-    [Fact]
-    public void DifferentStepOrSeedGivesADifferentMask()
+    [Theory, Backends]
+    public void DifferentStepOrSeedGivesADifferentMask(string backend)
     {
+        Use(backend);
         const int n = 4096; const float p = 0.3f;
         using var x = D.FromArray(Enumerable.Repeat(1f, n).ToArray());
         using var a = D.Zeros(n); using var b = D.Zeros(n); using var c = D.Zeros(n); using var again = D.Zeros(n);
@@ -67,9 +70,10 @@ public abstract class DropoutTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.InRange(diffSeed, 0.37, 0.47);
     }
 
-    [Fact]
-    public void BackwardUsesTheForwardMask()
+    [Theory, Backends]
+    public void BackwardUsesTheForwardMask(string backend)
     {
+        Use(backend);
         const int n = 2053; const float p = 0.4f;
         var x = TestData.Uniform(11, n, 0.5f, 1.5f);   // never 0, so y == 0 exactly where dropped
         var dy = TestData.Uniform(12, n);
@@ -93,9 +97,10 @@ public abstract class DropoutTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Equal(dx, tdy.ToArray());
     }
 
-    [Fact]
-    public void PZeroIsIdentityAndPOneIsZeros()
+    [Theory, Backends]
+    public void PZeroIsIdentityAndPOneIsZeros(string backend)
     {
+        Use(backend);
         const int n = 300;
         var x = TestData.Uniform(13, n);
         x[5] = float.NaN;
@@ -111,9 +116,10 @@ public abstract class DropoutTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.All(ty.ToArray(), v => Assert.Equal(0f, v));
     }
 
-    [Fact]
-    public void BadPAndShapesAreRejected()
+    [Theory, Backends]
+    public void BadPAndShapesAreRejected(string backend)
     {
+        Use(backend);
         using var x = D.Zeros(10); using var y = D.Zeros(10); using var z = D.Zeros(11);
         foreach (float p in new[] { -0.1f, 1.01f, float.NaN, float.PositiveInfinity })
         {
@@ -129,6 +135,3 @@ public abstract class DropoutTests(DeviceFixture f) : DeviceTestBase(f)
     }
 }
 
-public sealed class DropoutTestsCpu(CpuFixture f) : DropoutTests(f), IClassFixture<CpuFixture>;
-public sealed class DropoutTestsIlgpuCpu(IlgpuCpuFixture f) : DropoutTests(f), IClassFixture<IlgpuCpuFixture>;
-public sealed class DropoutTestsCuda(CudaFixture f) : DropoutTests(f), IClassFixture<CudaFixture>;

@@ -5,13 +5,14 @@ using ILGPU.Runtime.CPU;
 
 namespace GpuNet.Tests;
 
-public abstract class ElementwiseTests(DeviceFixture f) : DeviceTestBase(f)
+public sealed class ElementwiseTests(BackendFixture f) : DeviceTestBase(f), IClassFixture<BackendFixture>
 {
     public static TheoryData<int> Sizes => [1, 7, 257, 1000];
 
-    [Theory, MemberData(nameof(Sizes))]
-    public void BinaryOpsMatchReference(int n)
+    [Theory, Backends(nameof(Sizes))]
+    public void BinaryOpsMatchReference(string backend, int n)
     {
+        Use(backend);
         var a = TestData.Uniform(1, n); var b = TestData.Uniform(2, n);
         using var ta = D.FromArray(a); using var tb = D.FromArray(b); using var tc = D.Zeros(n);
         foreach (var op in Enum.GetValues<BinaryOp>())
@@ -29,9 +30,10 @@ public abstract class ElementwiseTests(DeviceFixture f) : DeviceTestBase(f)
         }
     }
 
-    [Theory, MemberData(nameof(Sizes))]
-    public void ScaleAxpyFillCopyMatchReference(int n)
+    [Theory, Backends(nameof(Sizes))]
+    public void ScaleAxpyFillCopyMatchReference(string backend, int n)
     {
+        Use(backend);
         var x = TestData.Uniform(3, n); var y = TestData.Uniform(4, n);
         using var tx = D.FromArray(x); using var ty = D.FromArray(y); using var tz = D.Zeros(n);
 
@@ -51,9 +53,10 @@ public abstract class ElementwiseTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.All(tz.ToArray(), v => Assert.Equal(3.25f, v));
     }
 
-    [Fact]
-    public void MismatchedLengthsNameTheOpAndShapes()
+    [Theory, Backends]
+    public void MismatchedLengthsNameTheOpAndShapes(string backend)
     {
+        Use(backend);
         using var a = D.Zeros(2, 3); using var b = D.Zeros(5); using var c = D.Zeros(6);
         var e = Assert.Throws<ShapeMismatchException>(() => D.Add(a, b, c));
         Assert.Equal("Add", e.Operation);
@@ -61,9 +64,10 @@ public abstract class ElementwiseTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Contains("(5)", e.Message);
     }
 
-    [Fact]
-    public void LaunchesAreCounted()
+    [Theory, Backends]
+    public void LaunchesAreCounted(string backend)
     {
+        Use(backend);
         using var a = D.Zeros(10); using var b = D.Zeros(10);
         long before = D.Counters.Launches;
         D.Add(a, b, b); D.Scale(2f, a, b); D.Axpy(1f, a, b);
@@ -71,9 +75,6 @@ public abstract class ElementwiseTests(DeviceFixture f) : DeviceTestBase(f)
     }
 }
 
-public sealed class ElementwiseTestsCpu(CpuFixture f) : ElementwiseTests(f), IClassFixture<CpuFixture>;
-public sealed class ElementwiseTestsIlgpuCpu(IlgpuCpuFixture f) : ElementwiseTests(f), IClassFixture<IlgpuCpuFixture>;
-public sealed class ElementwiseTestsCuda(CudaFixture f) : ElementwiseTests(f), IClassFixture<CudaFixture>;
 
 /// <summary>
 /// The definitions behind <see cref="BinaryOp"/>: every value maps to its own <see cref="IBinaryOp"/> struct (and every

@@ -2,7 +2,7 @@ using GpuNet.Kernels;
 
 namespace GpuNet.Tests;
 
-public abstract class GemmTests(DeviceFixture f) : DeviceTestBase(f)
+public sealed class GemmTests(BackendFixture f) : DeviceTestBase(f), IClassFixture<BackendFixture>
 {
     // (M, N, K): ones, primes, non-multiples of the 64x64x16 block tile, M < K, K >> M.
     public static TheoryData<int, int, int> Shapes => new()
@@ -33,9 +33,10 @@ public abstract class GemmTests(DeviceFixture f) : DeviceTestBase(f)
         return c;
     }
 
-    [Theory, MemberData(nameof(Shapes))]
-    public void AllTransposesMatchReference(int m, int n, int k)
+    [Theory, Backends(nameof(Shapes))]
+    public void AllTransposesMatchReference(string backend, int m, int n, int k)
     {
+        Use(backend);
         var a = TestData.Uniform(10, m * k); var b = TestData.Uniform(11, k * n);
         var c0 = new float[m * n];
         foreach (var (ta, tb) in Transposes)
@@ -46,9 +47,10 @@ public abstract class GemmTests(DeviceFixture f) : DeviceTestBase(f)
         }
     }
 
-    [Fact]
-    public void BetaZeroDoesNotReadC()
+    [Theory, Backends]
+    public void BetaZeroDoesNotReadC(string backend)
     {
+        Use(backend);
         const int m = 9, n = 70, k = 20; // crosses the N block tile edge
         var a = TestData.Uniform(12, m * k); var b = TestData.Uniform(13, k * n);
         var nan = new float[m * n]; Array.Fill(nan, float.NaN);
@@ -61,11 +63,12 @@ public abstract class GemmTests(DeviceFixture f) : DeviceTestBase(f)
     }
 
     [Theory]
-    [InlineData(1f, 1f)]
-    [InlineData(-0.5f, 1f)]
-    [InlineData(2f, 0.25f)]
-    public void AlphaBetaAccumulate(float alpha, float beta)
+    [BackendData(1f, 1f)]
+    [BackendData(-0.5f, 1f)]
+    [BackendData(2f, 0.25f)]
+    public void AlphaBetaAccumulate(string backend, float alpha, float beta)
     {
+        Use(backend);
         const int m = 17, n = 13, k = 29;
         var a = TestData.Uniform(14, m * k); var b = TestData.Uniform(15, k * n); var c0 = TestData.Uniform(16, m * n);
         foreach (var (ta, tb) in Transposes)
@@ -78,9 +81,10 @@ public abstract class GemmTests(DeviceFixture f) : DeviceTestBase(f)
 
     public static TheoryData<Activation> Activations => new(Enum.GetValues<Activation>());
 
-    [Theory, MemberData(nameof(Activations))]
-    public void BiasAndActivationEpilogue(Activation act)
+    [Theory, Backends(nameof(Activations))]
+    public void BiasAndActivationEpilogue(string backend, Activation act)
     {
+        Use(backend);
         const int m = 6, n = 67, k = 19; // N not a multiple of the block tile
         var a = TestData.Uniform(17, m * k, -1.5f, 1.5f); var b = TestData.Uniform(18, k * n, -1.5f, 1.5f);
         var c0 = TestData.Uniform(19, m * n); var bias = TestData.Uniform(20, n);
@@ -92,10 +96,11 @@ public abstract class GemmTests(DeviceFixture f) : DeviceTestBase(f)
     }
 
     [Theory]
-    [InlineData(Activation.LeakyRelu, 0.2f)]
-    [InlineData(Activation.Elu, 0.5f)]
-    public void ActivationAlphaIsPassed(Activation act, float actAlpha)
+    [BackendData(Activation.LeakyRelu, 0.2f)]
+    [BackendData(Activation.Elu, 0.5f)]
+    public void ActivationAlphaIsPassed(string backend, Activation act, float actAlpha)
     {
+        Use(backend);
         const int m = 4, n = 5, k = 3;
         var a = TestData.Uniform(21, m * k); var b = TestData.Uniform(22, k * n); var bias = TestData.Uniform(23, n);
         var c0 = new float[m * n];
@@ -105,9 +110,10 @@ public abstract class GemmTests(DeviceFixture f) : DeviceTestBase(f)
         Tol.ForGemmEpilogue(k).AssertClose(got, expected, $"{act} alpha={actAlpha}");
     }
 
-    [Fact]
-    public void EmptyInnerDimensionGivesEpilogueOfBetaC()
+    [Theory, Backends]
+    public void EmptyInnerDimensionGivesEpilogueOfBetaC(string backend)
     {
+        Use(backend);
         const int m = 3, n = 4;
         var c0 = TestData.Uniform(24, m * n); var bias = TestData.Uniform(25, n);
         using var a = D.Zeros(m, 0); using var b = D.Zeros(0, n);
@@ -117,27 +123,30 @@ public abstract class GemmTests(DeviceFixture f) : DeviceTestBase(f)
         Tol.ForGemm(1).AssertClose(c.ToArray(), expected, "K = 0");
     }
 
-    [Fact]
-    public void EmptyOutputLaunchesNothing()
+    [Theory, Backends]
+    public void EmptyOutputLaunchesNothing(string backend)
     {
+        Use(backend);
         using var a = D.Zeros(0, 5); using var b = D.Zeros(5, 4); using var c = D.Zeros(0, 4);
         long before = D.Counters.Launches;
         D.Gemm(a, b, c);
         Assert.Equal(before, D.Counters.Launches);
     }
 
-    [Fact]
-    public void OneGemmIsOneLaunch()
+    [Theory, Backends]
+    public void OneGemmIsOneLaunch(string backend)
     {
+        Use(backend);
         using var a = D.Zeros(70, 3); using var b = D.Zeros(3, 70); using var c = D.Zeros(70, 70); using var bias = D.Zeros(70);
         long before = D.Counters.Launches;
         D.Gemm(a, b, c, beta: 1f, bias: bias, activation: Activation.Gelu);
         Assert.Equal(before + 1, D.Counters.Launches);
     }
 
-    [Fact]
-    public void BackwardMatchesFiniteDifferences()
+    [Theory, Backends]
+    public void BackwardMatchesFiniteDifferences(string backend)
     {
+        Use(backend);
         // L = sum(G o (A B)); dL/dA = G B^T (NT), dL/dB = A^T G (TN).
         const int m = 3, k = 5, n = 4;
         var a = TestData.Uniform(26, m * k); var b = TestData.Uniform(27, k * n); var g = TestData.Uniform(28, m * n);
@@ -157,9 +166,10 @@ public abstract class GemmTests(DeviceFixture f) : DeviceTestBase(f)
         Tol.FiniteDifference.AssertClose(dB.ToArray(), TestData.FiniteDifference(y => Loss(ad, y), bd), "dB = A^T G");
     }
 
-    [Fact]
-    public void WrongInnerDimensionNamesBothOperands()
+    [Theory, Backends]
+    public void WrongInnerDimensionNamesBothOperands(string backend)
     {
+        Use(backend);
         using var a = D.Zeros(3, 5); using var b = D.Zeros(6, 4); using var c = D.Zeros(3, 4);
         var e = Assert.Throws<ShapeMismatchException>(() => D.Gemm(a, b, c));
         Assert.Equal("Gemm", e.Operation);
@@ -175,9 +185,10 @@ public abstract class GemmTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Contains("K = 5 vs 6", e.Message);
     }
 
-    [Fact]
-    public void WrongOutputShapeIsRejected()
+    [Theory, Backends]
+    public void WrongOutputShapeIsRejected(string backend)
     {
+        Use(backend);
         using var a = D.Zeros(5, 3); using var b = D.Zeros(5, 4); using var c = D.Zeros(4, 3);
         var e = Assert.Throws<ShapeMismatchException>(() => D.Gemm(a, b, c, transA: true));
         Assert.Equal("(3, 4)", e.Expected);
@@ -185,9 +196,10 @@ public abstract class GemmTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Contains("'c'", e.Message);
     }
 
-    [Fact]
-    public void WrongBiasLengthIsRejected()
+    [Theory, Backends]
+    public void WrongBiasLengthIsRejected(string backend)
     {
+        Use(backend);
         using var a = D.Zeros(3, 5); using var b = D.Zeros(5, 4); using var c = D.Zeros(3, 4); using var bias = D.Zeros(3);
         var e = Assert.Throws<ShapeMismatchException>(() => D.Gemm(a, b, c, bias: bias));
         Assert.Equal("(4)", e.Expected);
@@ -195,9 +207,10 @@ public abstract class GemmTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Contains("'bias'", e.Message);
     }
 
-    [Fact]
-    public void RankOtherThanTwoIsRejected()
+    [Theory, Backends]
+    public void RankOtherThanTwoIsRejected(string backend)
     {
+        Use(backend);
         using var a = D.Zeros(2, 3, 5); using var b = D.Zeros(5, 4); using var c = D.Zeros(3, 4); using var v = D.Zeros(5);
         var e = Assert.Throws<ShapeMismatchException>(() => D.Gemm(a, b, c));
         Assert.Equal("(2, 3, 5)", e.Actual);
@@ -207,9 +220,10 @@ public abstract class GemmTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Contains("'b' must be 2-D, it has rank 1", e.Message);
     }
 
-    [Fact]
-    public void TensorFromAnotherDeviceIsRejected()
+    [Theory, Backends]
+    public void TensorFromAnotherDeviceIsRejected(string backend)
     {
+        Use(backend);
         using var other = Device.Create("cpu");
         using var foreign = other.Zeros(5, 4);
         using var a = D.Zeros(3, 5); using var c = D.Zeros(3, 4);
@@ -219,9 +233,10 @@ public abstract class GemmTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Contains($"runs on '{D.Name}'", e.Message);
     }
 
-    [Fact]
-    public void OutputOverlappingAnInputIsRejected()
+    [Theory, Backends]
+    public void OutputOverlappingAnInputIsRejected(string backend)
     {
+        Use(backend);
         using var x = D.Zeros(4, 4);
         var e = Assert.Throws<ArgumentException>(() => D.Gemm(x, x, x));
         Assert.Equal("c", e.ParamName);
@@ -229,6 +244,3 @@ public abstract class GemmTests(DeviceFixture f) : DeviceTestBase(f)
     }
 }
 
-public sealed class GemmTestsCpu(CpuFixture f) : GemmTests(f), IClassFixture<CpuFixture>;
-public sealed class GemmTestsIlgpuCpu(IlgpuCpuFixture f) : GemmTests(f), IClassFixture<IlgpuCpuFixture>;
-public sealed class GemmTestsCuda(CudaFixture f) : GemmTests(f), IClassFixture<CudaFixture>;

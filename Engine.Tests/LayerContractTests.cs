@@ -59,11 +59,12 @@ internal sealed class StrictBinaryMse() : Loss(LossReduction.Mean)
 /// no knowledge of its concrete type: children, parameters and buffers, fusion with a successor, per-node FLOPs, and
 /// the task a loss implies.
 /// </summary>
-public abstract class LayerContractTests(DeviceFixture f) : DeviceTestBase(f)
+public sealed class LayerContractTests(BackendFixture f) : DeviceTestBase(f), IClassFixture<BackendFixture>
 {
-    [Fact]
-    public void AnyLayersBuffersAreBoundNamedAndCheckpointed()
+    [Theory, Backends]
+    public void AnyLayersBuffersAreBoundNamedAndCheckpointed(string backend)
     {
+        Use(backend);
         using var dir = new TempDir();
         string path = dir.File("record.safetensors");
         var x = new float[] { 1, -2, 3, 4, 5, 6 };
@@ -95,9 +96,10 @@ public abstract class LayerContractTests(DeviceFixture f) : DeviceTestBase(f)
     /// The same layers with and without fusion (wrapping the first layer of the pair in its own Sequential hides its
     /// successor from it): the fused node counts both halves, so the totals agree with the sum of the layers' FLOPs.
     /// </summary>
-    [Theory, MemberData(nameof(FusablePairs))]
-    public void FusedNodesCountTheFlopsOfBothLayers(string pair)
+    [Theory, Backends(nameof(FusablePairs))]
+    public void FusedNodesCountTheFlopsOfBothLayers(string backend, string pair)
     {
+        Use(backend);
         Layer First() => pair == "linear+relu" ? new Linear(6, 5, name: "first") : new BatchNorm1d(6, name: "first");
         int width = pair == "linear+relu" ? 5 : 6;
         ModelSummary Summary(bool fuse)
@@ -127,9 +129,10 @@ public abstract class LayerContractTests(DeviceFixture f) : DeviceTestBase(f)
     }
 
     /// <summary>A loss the trainer has never heard of decides the task and which targets are positive.</summary>
-    [Fact]
-    public void TrainerTakesTheTaskAndPositiveLabelsFromTheLoss()
+    [Theory, Backends]
+    public void TrainerTakesTheTaskAndPositiveLabelsFromTheLoss(string backend)
     {
+        Use(backend);
         // score = x exactly; predictions are score > 0: 1, 0, 0, 0
         var x = new float[] { 1, -1, -1, -1 };
         var t = new float[] { 0.9f, 0.6f, 0.6f, 0.6f };   // positive only above 0.75: 1, 0, 0, 0 (a >= 0.5 rule would say 1, 1, 1, 1)
@@ -144,9 +147,6 @@ public abstract class LayerContractTests(DeviceFixture f) : DeviceTestBase(f)
     }
 }
 
-public sealed class LayerContractTestsCpu(CpuFixture f) : LayerContractTests(f), IClassFixture<CpuFixture>;
-public sealed class LayerContractTestsIlgpuCpu(IlgpuCpuFixture f) : LayerContractTests(f), IClassFixture<IlgpuCpuFixture>;
-public sealed class LayerContractTestsCuda(CudaFixture f) : LayerContractTests(f), IClassFixture<CudaFixture>;
 
 /// <summary>The task each built-in loss implies for an output shape, and its rule for positive binary targets.</summary>
 public sealed class LossContractTests

@@ -2,7 +2,7 @@ using GpuNet.Kernels;
 
 namespace GpuNet.Tests;
 
-public abstract class LossTests(DeviceFixture f) : DeviceTestBase(f)
+public sealed class LossTests(BackendFixture f) : DeviceTestBase(f), IClassFixture<BackendFixture>
 {
     /// <summary>The elementwise losses (pred and target of the same shape).</summary>
     public enum Pointwise { Mse, Bce, Hinge }
@@ -100,9 +100,10 @@ public abstract class LossTests(DeviceFixture f) : DeviceTestBase(f)
 
     // ---- values and gradients against float64 ---------------------------------------------------------------------
 
-    [Theory, MemberData(nameof(Shapes))]
-    public void PointwiseLossesMatchReferenceAndFiniteDifferences(int rows, int cols, LossReduction red)
+    [Theory, Backends(nameof(Shapes))]
+    public void PointwiseLossesMatchReferenceAndFiniteDifferences(string backend, int rows, int cols, LossReduction red)
     {
+        Use(backend);
         int n = rows * cols;
         foreach (var kind in Enum.GetValues<Pointwise>())
         {
@@ -120,9 +121,10 @@ public abstract class LossTests(DeviceFixture f) : DeviceTestBase(f)
         }
     }
 
-    [Theory, MemberData(nameof(ShapesAndSmoothing))]
-    public void SoftmaxCrossEntropyMatchesReferenceAndFiniteDifferences(int rows, int classes, LossReduction red, float eps)
+    [Theory, Backends(nameof(ShapesAndSmoothing))]
+    public void SoftmaxCrossEntropyMatchesReferenceAndFiniteDifferences(string backend, int rows, int classes, LossReduction red, float eps)
     {
+        Use(backend);
         var x = TestData.Uniform(30 + rows * classes, rows * classes, -4f, 4f);
         var labels = Labels(40 + rows, rows, classes);
         var (loss, grad, forwardOnly) = RunClass(true, x, labels, rows, classes, red, eps);
@@ -136,9 +138,10 @@ public abstract class LossTests(DeviceFixture f) : DeviceTestBase(f)
         Tol.FiniteDifference.AssertClose(grad, fd, what + " grad vs finite differences");
     }
 
-    [Theory, MemberData(nameof(Shapes))]
-    public void MultiMarginHingeMatchesReferenceAndFiniteDifferences(int rows, int classes, LossReduction red)
+    [Theory, Backends(nameof(Shapes))]
+    public void MultiMarginHingeMatchesReferenceAndFiniteDifferences(string backend, int rows, int classes, LossReduction red)
     {
+        Use(backend);
         var x = TestData.Uniform(50 + rows * classes, rows * classes, -1.5f, 1.5f);
         var labels = Labels(60 + rows, rows, classes);
         var (loss, grad, forwardOnly) = RunClass(false, x, labels, rows, classes, red);
@@ -152,18 +155,20 @@ public abstract class LossTests(DeviceFixture f) : DeviceTestBase(f)
         Tol.FiniteDifference.AssertClose(grad, fd, what + " grad vs finite differences");
     }
 
-    [Fact]
-    public void MultiMarginMatchesPyTorchDocumentationExample()
+    [Theory, Backends]
+    public void MultiMarginMatchesPyTorchDocumentationExample(string backend)
     {
+        Use(backend);
         // torch.nn.MultiMarginLossOp docs: x = [[0.1, 0.2, 0.4, 0.8]], y = [3] -> 0.25 * ((1-(0.8-0.1)) + (1-(0.8-0.2)) + (1-(0.8-0.4))) = 0.3250.
         var (loss, grad, _) = RunClass(false, [0.1f, 0.2f, 0.4f, 0.8f], [3], 1, 4, LossReduction.Mean);
         Tol.Loss.AssertClose([loss], [0.325], "MultiMarginLossOp doc example");
         Tol.Loss.AssertClose(grad, [0.25, 0.25, 0.25, -0.75], "MultiMarginLossOp doc example grad");
     }
 
-    [Fact]
-    public void SoftmaxCrossEntropyMatchesHandValueWithSmoothing()
+    [Theory, Backends]
+    public void SoftmaxCrossEntropyMatchesHandValueWithSmoothing(string backend)
     {
+        Use(backend);
         // z = (1, 2, 3), label 0, eps = 0.1: lse = 3 + log(1 + e^-1 + e^-2); loss = lse - 0.9 * 1 - (0.1 / 3) * 6.
         double lse = 3 + Math.Log(1 + Math.Exp(-1) + Math.Exp(-2));
         var (loss, grad, _) = RunClass(true, [1f, 2f, 3f], [0], 1, 3, LossReduction.Sum, 0.1f);
@@ -172,9 +177,10 @@ public abstract class LossTests(DeviceFixture f) : DeviceTestBase(f)
         Tol.Loss.AssertClose(grad, [Math.Exp(1 - lse) - q[0], Math.Exp(2 - lse) - q[1], Math.Exp(3 - lse) - q[2]], "hand gradient");
     }
 
-    [Fact]
-    public void GradScaleMultipliesTheGradientOnly()
+    [Theory, Backends]
+    public void GradScaleMultipliesTheGradientOnly(string backend)
     {
+        Use(backend);
         const int rows = 5, cols = 4;
         var x = TestData.Uniform(70, rows * cols, -2f, 2f);
         foreach (var kind in Enum.GetValues<Pointwise>())
@@ -197,9 +203,10 @@ public abstract class LossTests(DeviceFixture f) : DeviceTestBase(f)
 
     // ---- extremes, kinks, label conventions -------------------------------------------------------------------------
 
-    [Fact]
-    public void ExtremeLogitsDoNotOverflow()
+    [Theory, Backends]
+    public void ExtremeLogitsDoNotOverflow(string backend)
     {
+        Use(backend);
         // Softmax CE: rows of +-1000 logits, the label on the largest, the smallest and a middle one.
         float[] x = [1000f, -1000f, 0f, -1000f, 1000f, 999f, 1000f, 1000f, -1000f, -1000f, -1000f, -1000f];
         int[] labels = [1, 2, 0, 2];
@@ -230,9 +237,10 @@ public abstract class LossTests(DeviceFixture f) : DeviceTestBase(f)
         }
     }
 
-    [Fact]
-    public void HingeSubgradientIsZeroAtTheKink()
+    [Theory, Backends]
+    public void HingeSubgradientIsZeroAtTheKink(string backend)
     {
+        Use(backend);
         // Binary: 1 - y z == 0 at (z, y) = (1, +1) and (-1, -1); active at (0.5, +1); inactive at (2, +1).
         var (loss, grad, _) = RunPointwise(Pointwise.Hinge, [1f, -1f, 0.5f, 2f], [1f, -1f, 1f, 1f], 1, 4, LossReduction.Sum);
         Tol.Loss.AssertClose([loss], [0.5], "binary hinge at the kink");
@@ -244,9 +252,10 @@ public abstract class LossTests(DeviceFixture f) : DeviceTestBase(f)
         Tol.Loss.AssertClose(mgrad, [-1.0 / 3, 0, 1.0 / 3], "multi-margin subgradient");
     }
 
-    [Fact]
-    public void BinaryHingeTakesZeroOneTargetsAsMinusOnePlusOne()
+    [Theory, Backends]
+    public void BinaryHingeTakesZeroOneTargetsAsMinusOnePlusOne(string backend)
     {
+        Use(backend);
         var x = TestData.Uniform(80, 12, -2f, 2f);
         var pm = Targets(Pointwise.Hinge, 81, 12);
         var zeroOne = Array.ConvertAll(pm, v => v > 0 ? 1f : 0f);
@@ -258,9 +267,10 @@ public abstract class LossTests(DeviceFixture f) : DeviceTestBase(f)
 
     // ---- determinism and odd inputs --------------------------------------------------------------------------------
 
-    [Fact]
-    public void LossIsBitIdenticalAcrossRuns()
+    [Theory, Backends]
+    public void LossIsBitIdenticalAcrossRuns(string backend)
     {
+        Use(backend);
         const int rows = 97, cols = 13;
         var x = TestData.Uniform(90, rows * cols, -5f, 5f);
         var labels = Labels(91, rows, cols);
@@ -281,9 +291,10 @@ public abstract class LossTests(DeviceFixture f) : DeviceTestBase(f)
         }
     }
 
-    [Fact]
-    public void LargeInputsUseEveryPartialAndHostChunk()
+    [Theory, Backends]
+    public void LargeInputsUseEveryPartialAndHostChunk(string backend)
     {
+        Use(backend);
         // 70,000 elements: more than LossCommon.MaxPartials threads (the device loop strides) and above the host's
         // parallel threshold (several chunks, added in chunk order); 1,500 rows fill the reduction group several times.
         const int rows = 350, cols = 200;
@@ -310,9 +321,10 @@ public abstract class LossTests(DeviceFixture f) : DeviceTestBase(f)
         }
     }
 
-    [Fact]
-    public void OutOfRangeLabelGivesNaNLossAndNaNGradientRowOnly()
+    [Theory, Backends]
+    public void OutOfRangeLabelGivesNaNLossAndNaNGradientRowOnly(string backend)
     {
+        Use(backend);
         // Row 0 is valid; rows 1 and 2 have labels 3 (== classes) and -1. Nothing out of bounds is read.
         float[] x = [0.5f, -1f, 2f, 1f, 1f, 1f, 0f, 0f, 0f];
         foreach (bool softmax in new[] { true, false })
@@ -327,9 +339,10 @@ public abstract class LossTests(DeviceFixture f) : DeviceTestBase(f)
         }
     }
 
-    [Fact]
-    public void EmptyInputGivesNaNMeanAndZeroSum()
+    [Theory, Backends]
+    public void EmptyInputGivesNaNMeanAndZeroSum(string backend)
     {
+        Use(backend);
         using var x = D.Zeros(0, 4); using var t = D.Zeros(0, 4); using var labels = D.FromArray(Array.Empty<int>(), 0);
         using var loss = D.Zeros(1); using var grad = D.Zeros(0, 4);
         D.MeanSquaredError(x, t, loss, grad, LossReduction.Mean);
@@ -340,9 +353,10 @@ public abstract class LossTests(DeviceFixture f) : DeviceTestBase(f)
 
     // ---- argument errors -------------------------------------------------------------------------------------------
 
-    [Fact]
-    public void BadArgumentsNameTheOpArgumentAndShapes()
+    [Theory, Backends]
+    public void BadArgumentsNameTheOpArgumentAndShapes(string backend)
     {
+        Use(backend);
         using var x = D.Zeros(4, 3); using var t = D.Zeros(3, 4); using var loss = D.Zeros(1); using var loss2 = D.Zeros(2);
         using var grad = D.Zeros(4, 3); using var labels = D.FromArray(new[] { 0, 1, 2, 0 }, 4);
         using var floatLabels = D.Zeros(4); using var shortLabels = D.FromArray(new[] { 0, 1, 2 }, 3);
@@ -379,6 +393,3 @@ public abstract class LossTests(DeviceFixture f) : DeviceTestBase(f)
     }
 }
 
-public sealed class LossTestsCpu(CpuFixture f) : LossTests(f), IClassFixture<CpuFixture>;
-public sealed class LossTestsIlgpuCpu(IlgpuCpuFixture f) : LossTests(f), IClassFixture<IlgpuCpuFixture>;
-public sealed class LossTestsCuda(CudaFixture f) : LossTests(f), IClassFixture<CudaFixture>;

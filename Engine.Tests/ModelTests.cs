@@ -50,14 +50,15 @@ public static class TestNets
     }
 }
 
-public abstract class ModelTests(DeviceFixture f) : DeviceTestBase(f)
+public sealed class ModelTests(BackendFixture f) : DeviceTestBase(f), IClassFixture<BackendFixture>
 {
     private Tensor Target(Loss loss, float[]? t, int[]? labels, int n, int[] outShape)
         => labels is not null ? D.FromArray(labels, n) : D.FromArray(t!, [n, .. outShape]);
 
-    [Theory, MemberData(nameof(TestNets.Names), MemberType = typeof(TestNets))]
-    public void LossAndGradientsMatchFloat64FiniteDifferences(string name)
+    [Theory, Backends(nameof(TestNets.Names), MemberType = typeof(TestNets))]
+    public void LossAndGradientsMatchFloat64FiniteDifferences(string backend, string name)
     {
+        Use(backend);
         var c = TestNets.Get(name);
         var loss = c.Loss();
         var net = c.Net();
@@ -104,9 +105,10 @@ public abstract class ModelTests(DeviceFixture f) : DeviceTestBase(f)
         return seeds;
     }
 
-    [Fact]
-    public void IncompatibleStackFailsAtBuildNamingLayerAndShapes()
+    [Theory, Backends]
+    public void IncompatibleStackFailsAtBuildNamingLayerAndShapes(string backend)
     {
+        Use(backend);
         var net = new Sequential(new Linear(4, 8, name: "fc1"), new ActivationLayer(Activation.Relu), new Linear(10, 3, name: "fc2"));
         var e = Assert.Throws<LayerShapeException>(() => Model.Build(D, net, [4], 2));
         Assert.Equal("fc2", e.Layer);
@@ -120,9 +122,10 @@ public abstract class ModelTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Throws<ArgumentOutOfRangeException>(() => Model.Build(D, new Linear(4, 2), [4], 0));
     }
 
-    [Fact]
-    public void ParametersLiveInOneFlatBufferWithPyTorchNames()
+    [Theory, Backends]
+    public void ParametersLiveInOneFlatBufferWithPyTorchNames(string backend)
     {
+        Use(backend);
         var net = new Sequential(new Linear(4, 3, name: "fc1"), new BatchNorm1d(3, name: "bn1"), new ActivationLayer(Activation.Relu), new Linear(3, 2));
         using var model = Model.Build(D, net, [4], 2);
         Assert.Equal(["fc1.weight", "fc1.bias", "bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var", "linear1.weight", "linear1.bias"],
@@ -139,9 +142,10 @@ public abstract class ModelTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Throws<KeyNotFoundException>(() => model["fc9.weight"]);
     }
 
-    [Fact]
-    public void SameSeedSameWeightsDifferentSeedDifferentWeights()
+    [Theory, Backends]
+    public void SameSeedSameWeightsDifferentSeedDifferentWeights(string backend)
     {
+        Use(backend);
         float[] Weights(ulong seed)
         {
             using var m = Model.Build(D, new Sequential(new Linear(6, 5), new ActivationLayer(Activation.Relu), new Linear(5, 2)), [6], 3, new ModelOptions { Seed = seed });
@@ -154,9 +158,10 @@ public abstract class ModelTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.All(w.AsSpan(0, 30).ToArray(), v => Assert.InRange(v, -bound, bound));
     }
 
-    [Fact]
-    public void ShortBatchIsAViewOfTheFullBatch()
+    [Theory, Backends]
+    public void ShortBatchIsAViewOfTheFullBatch(string backend)
     {
+        Use(backend);
         var net = new Sequential(new Linear(3, 4), new ActivationLayer(Activation.Tanh), new Linear(4, 2));
         using var model = Model.Build(D, net, [3], 5);
         var x = TestData.Uniform(5, 15);
@@ -172,9 +177,10 @@ public abstract class ModelTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Throws<ShapeMismatchException>(() => model.Forward(tooBig, training: false));
     }
 
-    [Fact]
-    public void SummaryCountsLaunchesForReal()
+    [Theory, Backends]
+    public void SummaryCountsLaunchesForReal(string backend)
     {
+        Use(backend);
         var net = new Sequential(new Linear(8, 16, name: "fc1"), new ActivationLayer(Activation.Relu, name: "relu1"), new Linear(16, 4, name: "fc2"));
         using var model = Model.Build(D, net, [8], 4);
         var s = model.Summary();
@@ -196,9 +202,10 @@ public abstract class ModelTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Contains("fc1 + relu1", s.ToString());
     }
 
-    [Fact]
-    public void SummaryShowsConvolutionShapesParametersAndFlops()
+    [Theory, Backends]
+    public void SummaryShowsConvolutionShapesParametersAndFlops(string backend)
     {
+        Use(backend);
         var net = new Sequential(new Conv2d(1, 4, 3, padding: 1, name: "conv1"), new BatchNorm2d(4, name: "bn1"), new ActivationLayer(Activation.Relu, name: "relu1"),
             new MaxPool2d(2, name: "pool1"), new DepthwiseConv2d(4, 3, stride: 2, padding: 1, bias: false, name: "dw1"), new GlobalAvgPool(name: "gap"), new Linear(4, 2, name: "fc"));
         using var model = Model.Build(D, net, [1, 8, 8], 2);
@@ -214,9 +221,10 @@ public abstract class ModelTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.True(s.Layers.All(l => l.ForwardLaunches >= 1 && l.BackwardLaunches >= 1));
     }
 
-    [Fact]
-    public void InferenceModelHasNoGradients()
+    [Theory, Backends]
+    public void InferenceModelHasNoGradients(string backend)
     {
+        Use(backend);
         var net = new Sequential(new Linear(3, 4), new ActivationLayer(Activation.Relu), new Linear(4, 2));
         using var model = Model.Build(D, net, [3], 4, new ModelOptions { Training = false });
         Assert.Null(model.Gradients);
@@ -226,9 +234,10 @@ public abstract class ModelTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Throws<InvalidOperationException>(() => model.Backward());
     }
 
-    [Fact]
-    public void DisposingTheModelFreesEverythingAndReleasesTheLayers()
+    [Theory, Backends]
+    public void DisposingTheModelFreesEverythingAndReleasesTheLayers(string backend)
     {
+        Use(backend);
         var net = new Sequential(new Linear(3, 4), new BatchNorm1d(4), new Linear(4, 2));
         var model = Model.Build(D, net, [3], 4);
         using (var x = D.Zeros(2, 3)) model.Forward(x, training: false);   // a second plan (batch 2)
@@ -239,9 +248,6 @@ public abstract class ModelTests(DeviceFixture f) : DeviceTestBase(f)
     }
 }
 
-public sealed class ModelTestsCpu(CpuFixture f) : ModelTests(f), IClassFixture<CpuFixture>;
-public sealed class ModelTestsIlgpuCpu(IlgpuCpuFixture f) : ModelTests(f), IClassFixture<IlgpuCpuFixture>;
-public sealed class ModelTestsCuda(CudaFixture f) : ModelTests(f), IClassFixture<CudaFixture>;
 
 /// <summary>The same model, seed and batch give the same loss and gradients on the host path and the GPU kernels.</summary>
 public sealed class ModelParityTests

@@ -3,7 +3,7 @@ using GpuNet.Optim;
 
 namespace GpuNet.Tests;
 
-public abstract class OptimizerTests(DeviceFixture f) : DeviceTestBase(f)
+public sealed class OptimizerTests(BackendFixture f) : DeviceTestBase(f), IClassFixture<BackendFixture>
 {
     // Layout: weights [0, 200) group 0, a gap [200, 203) in no segment, biases [203, 260) group 1 (no decay),
     // more weights [260, 301) group 0. 301 is prime; 200 is not a multiple of the 16-lane host vector.
@@ -136,12 +136,17 @@ public abstract class OptimizerTests(DeviceFixture f) : DeviceTestBase(f)
             tol.AssertClose(values, refState[stateName], $"{name}/{reg} state {stateName}");
     }
 
-    [Theory, MemberData(nameof(AllCases))]
-    public void TwentyStepsMatchReferenceAtEveryStep(string optimizer, string regularization) => Trajectory(optimizer, regularization);
-
-    [Fact]
-    public void LargeBufferUsesEveryCoreAndMatchesReference()
+    [Theory, Backends(nameof(AllCases))]
+    public void TwentyStepsMatchReferenceAtEveryStep(string backend, string optimizer, string regularization)
     {
+        Use(backend);
+        Trajectory(optimizer, regularization);
+    }
+
+    [Theory, Backends]
+    public void LargeBufferUsesEveryCoreAndMatchesReference(string backend)
+    {
+        Use(backend);
         // The host path splits buffers of 64K+ elements across cores; segments then straddle chunk boundaries.
         int n = D.IsHost ? 150_001 : 2_003;
         ParamSegment[] segs = [new(0, n / 3, 0), new(n / 3, 1000, 1), new(n / 3 + 1000, n - n / 3 - 1000, 0)];
@@ -149,19 +154,21 @@ public abstract class OptimizerTests(DeviceFixture f) : DeviceTestBase(f)
     }
 
     [Theory]
-    [InlineData("adam")]
-    [InlineData("adagrad")]
-    [InlineData("rmsprop-centered-momentum")]
-    [InlineData("sgd-nesterov")]
-    public void ZeroGradientsMatchReference(string optimizer)
+    [BackendData("adam")]
+    [BackendData("adagrad")]
+    [BackendData("rmsprop-centered-momentum")]
+    [BackendData("sgd-nesterov")]
+    public void ZeroGradientsMatchReference(string backend, string optimizer)
     {
+        Use(backend);
         Trajectory(optimizer, "none", steps: 5, grads: _ => new float[N]);
         Trajectory(optimizer, "elastic", steps: 5, grads: s => s % 2 == 0 ? new float[N] : Grad(s, N));
     }
 
-    [Fact]
-    public void AdamWithZeroGradientsLeavesParametersExactly()
+    [Theory, Backends]
+    public void AdamWithZeroGradientsLeavesParametersExactly(string backend)
     {
+        Use(backend);
         var p0 = TestData.Uniform(1, N);
         using var p = D.FromArray(p0); using var g = D.Zeros(N);
         using var opt = new Adam(D, p, g, lr: 0.1);
@@ -170,15 +177,19 @@ public abstract class OptimizerTests(DeviceFixture f) : DeviceTestBase(f)
     }
 
     [Theory]
-    [InlineData("sgd-momentum")]
-    [InlineData("adam")]
-    [InlineData("rmsprop-centered")]
-    public void HugeGradientsClippedByGlobalNormMatchReference(string optimizer)
-        => Trajectory(optimizer, "l2", steps: 6, grads: s => Grad(s, N, 1e4f), maxGradNorm: 1.0);
-
-    [Fact]
-    public void GradNormStaysOnDeviceAndMatchesReference()
+    [BackendData("sgd-momentum")]
+    [BackendData("adam")]
+    [BackendData("rmsprop-centered")]
+    public void HugeGradientsClippedByGlobalNormMatchReference(string backend, string optimizer)
     {
+        Use(backend);
+        Trajectory(optimizer, "l2", steps: 6, grads: s => Grad(s, N, 1e4f), maxGradNorm: 1.0);
+    }
+
+    [Theory, Backends]
+    public void GradNormStaysOnDeviceAndMatchesReference(string backend)
+    {
+        Use(backend);
         var p0 = TestData.Uniform(1, N);
         using var p = D.FromArray(p0); using var g = D.FromArray(Grad(1, N, 300f));
         ParamGroup[] groups = [ParamGroup.Default, ParamGroup.NoDecay with { Frozen = true }];
@@ -194,22 +205,27 @@ public abstract class OptimizerTests(DeviceFixture f) : DeviceTestBase(f)
         Tol.Reduction.AssertClose([(float)opt.LastGradNorm()], [expected], "global grad norm (frozen group excluded)");
     }
 
-    [Fact]
-    public void ValueClippingMatchesReference()
-        => Trajectory("adam-amsgrad", "l1", steps: 6, grads: s => Grad(s, N, 10f), clipValue: 0.5);
-
-    [Fact]
-    public void LearningRateScheduleReachingEtaMinMatchesReference()
+    [Theory, Backends]
+    public void ValueClippingMatchesReference(string backend)
     {
+        Use(backend);
+        Trajectory("adam-amsgrad", "l1", steps: 6, grads: s => Grad(s, N, 10f), clipValue: 0.5);
+    }
+
+    [Theory, Backends]
+    public void LearningRateScheduleReachingEtaMinMatchesReference(string backend)
+    {
+        Use(backend);
         // cosine annealing to eta_min = 0 at step 12, then held there: parameters must stop moving (no decay terms).
         static double Lr(int s) => s >= 12 ? 0 : 0.05 * (1 + Math.Cos(Math.PI * (s - 1) / 11)) / 2;
         Trajectory("sgd-momentum", "l2", steps: 16, lrAt: Lr);
         Trajectory("adam", "decoupled", steps: 16, lrAt: Lr);
     }
 
-    [Fact]
-    public void FrozenGroupIsUntouchedAndThawsLikeTheReference()
+    [Theory, Backends]
+    public void FrozenGroupIsUntouchedAndThawsLikeTheReference(string backend)
     {
+        Use(backend);
         var c = Cases["adam"];
         var p0 = TestData.Uniform(1, N);
         using var p = D.FromArray(p0); using var g = D.Zeros(N);
@@ -236,9 +252,10 @@ public abstract class OptimizerTests(DeviceFixture f) : DeviceTestBase(f)
         }
     }
 
-    [Fact]
-    public void BiasGroupGetsNoWeightDecay()
+    [Theory, Backends]
+    public void BiasGroupGetsNoWeightDecay(string backend)
     {
+        Use(backend);
         var p0 = TestData.Uniform(1, N);
         using var p = D.FromArray(p0); using var g = D.Zeros(N);
         using var opt = new Sgd(D, p, g, lr: 0.5, weightDecay: 0.2, options: new() { Segments = Segments, Groups = [ParamGroup.Default, ParamGroup.NoDecay] });
@@ -250,9 +267,10 @@ public abstract class OptimizerTests(DeviceFixture f) : DeviceTestBase(f)
         Tol.Optimizer.AssertClose(got[..200], expected[..200], "decayed weights");
     }
 
-    [Fact]
-    public void ProximalL1GivesExactZeros()
+    [Theory, Backends]
+    public void ProximalL1GivesExactZeros(string backend)
     {
+        Use(backend);
         var p0 = TestData.Uniform(1, N);
         using var p = D.FromArray(p0); using var g = D.Zeros(N);
         using var opt = new Sgd(D, p, g, lr: 1, options: new() { Regularization = new() { L1 = 0.3 }, L1Mode = L1Mode.Proximal });
@@ -265,11 +283,12 @@ public abstract class OptimizerTests(DeviceFixture f) : DeviceTestBase(f)
     }
 
     [Theory]
-    [InlineData(1, false)]
-    [InlineData(10, false)]
-    [InlineData(10, true)]
-    public void OneLaunchPerStepWhateverTheSegmentCount(int segmentCount, bool clipped)
+    [BackendData(1, false)]
+    [BackendData(10, false)]
+    [BackendData(10, true)]
+    public void OneLaunchPerStepWhateverTheSegmentCount(string backend, int segmentCount, bool clipped)
     {
+        Use(backend);
         const int n = 257;
         var segs = Enumerable.Range(0, segmentCount).Select(k => new ParamSegment(k * (n / segmentCount), k == segmentCount - 1 ? n - k * (n / segmentCount) : n / segmentCount, k % 2)).ToArray();
         using var p = D.FromArray(TestData.Uniform(1, n)); using var g = D.FromArray(TestData.Uniform(2, n));
@@ -281,12 +300,13 @@ public abstract class OptimizerTests(DeviceFixture f) : DeviceTestBase(f)
     }
 
     [Theory]
-    [InlineData("sgd-momentum")]
-    [InlineData("adam-amsgrad")]
-    [InlineData("rmsprop-centered-momentum")]
-    [InlineData("adagrad-decay")]
-    public void SaveRestoreMidTrajectoryResumesExactly(string name)
+    [BackendData("sgd-momentum")]
+    [BackendData("adam-amsgrad")]
+    [BackendData("rmsprop-centered-momentum")]
+    [BackendData("adagrad-decay")]
+    public void SaveRestoreMidTrajectoryResumesExactly(string backend, string name)
     {
+        Use(backend);
         var c = Cases[name];
         var options = new OptimizerOptions { Segments = Segments, Groups = [ParamGroup.Default, ParamGroup.NoDecay], MaxGradNorm = 4, Regularization = new() { L1 = 0.01 } };
         var p0 = TestData.Uniform(1, N);
@@ -319,9 +339,10 @@ public abstract class OptimizerTests(DeviceFixture f) : DeviceTestBase(f)
         }
     }
 
-    [Fact]
-    public void RestoreRejectsMismatchedStateWithClearErrors()
+    [Theory, Backends]
+    public void RestoreRejectsMismatchedStateWithClearErrors(string backend)
     {
+        Use(backend);
         using var p = D.Zeros(N); using var g = D.Zeros(N);
         using var adam = new Adam(D, p, g);
         using var ams = new Adam(D, p, g, amsgrad: true);
@@ -344,9 +365,10 @@ public abstract class OptimizerTests(DeviceFixture f) : DeviceTestBase(f)
         { "LrScale", "LrScale" },
     };
 
-    [Theory, MemberData(nameof(BadHyperparameters))]
-    public void InvalidHyperparametersNameParameterValueAndRange(string which, string paramName)
+    [Theory, Backends(nameof(BadHyperparameters))]
+    public void InvalidHyperparametersNameParameterValueAndRange(string backend, string which, string paramName)
     {
+        Use(backend);
         using var p = D.Zeros(8); using var g = D.Zeros(8);
         Action act = which switch
         {
@@ -372,17 +394,19 @@ public abstract class OptimizerTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Contains("valid range", e.Message);
     }
 
-    [Fact]
-    public void NesterovNeedsMomentumAndNoDampening()
+    [Theory, Backends]
+    public void NesterovNeedsMomentumAndNoDampening(string backend)
     {
+        Use(backend);
         using var p = D.Zeros(8); using var g = D.Zeros(8);
         Assert.Contains("momentum > 0", Assert.Throws<ArgumentException>(() => new Sgd(D, p, g, nesterov: true).Dispose()).Message);
         Assert.Contains("dampening = 0", Assert.Throws<ArgumentException>(() => new Sgd(D, p, g, momentum: 0.9, dampening: 0.1, nesterov: true).Dispose()).Message);
     }
 
-    [Fact]
-    public void BadSegmentsAndTensorsAreRejected()
+    [Theory, Backends]
+    public void BadSegmentsAndTensorsAreRejected(string backend)
     {
+        Use(backend);
         using var p = D.Zeros(10); using var g = D.Zeros(10); using var g9 = D.Zeros(9);
         Assert.Throws<ShapeMismatchException>(() => new Sgd(D, p, g9).Dispose());
         Assert.Throws<ArgumentOutOfRangeException>(() => new Sgd(D, p, g, options: new() { Segments = [new(5, 6, 0)] }).Dispose());
@@ -392,6 +416,3 @@ public abstract class OptimizerTests(DeviceFixture f) : DeviceTestBase(f)
     }
 }
 
-public sealed class OptimizerTestsCpu(CpuFixture f) : OptimizerTests(f), IClassFixture<CpuFixture>;
-public sealed class OptimizerTestsIlgpuCpu(IlgpuCpuFixture f) : OptimizerTests(f), IClassFixture<IlgpuCpuFixture>;
-public sealed class OptimizerTestsCuda(CudaFixture f) : OptimizerTests(f), IClassFixture<CudaFixture>;

@@ -2,7 +2,7 @@ using GpuNet.Kernels;
 
 namespace GpuNet.Tests;
 
-public abstract class PoolingTests(DeviceFixture f) : DeviceTestBase(f)
+public sealed class PoolingTests(BackendFixture f) : DeviceTestBase(f), IClassFixture<BackendFixture>
 {
     // (N, C, H, W, kH, kW, sH, sW, pH, pW)
     public static TheoryData<int, int, int, int, int, int, int, int, int, int> Windows => new()
@@ -27,9 +27,10 @@ public abstract class PoolingTests(DeviceFixture f) : DeviceTestBase(f)
         return v;
     }
 
-    [Theory, MemberData(nameof(Windows))]
-    public void MaxPoolMatchesReference(int n, int c, int h, int w, int kh, int kw, int sh, int sw, int ph, int pw)
+    [Theory, Backends(nameof(Windows))]
+    public void MaxPoolMatchesReference(string backend, int n, int c, int h, int w, int kh, int kw, int sh, int sw, int ph, int pw)
     {
+        Use(backend);
         var a = Args(n, c, h, w, kh, kw, sh, sw, ph, pw);
         int inLen = n * c * h * w, outLen = n * c * a.P * a.Q;
         var x = Distinct(1, inLen); var dy = TestData.Uniform(2, outLen);
@@ -49,9 +50,10 @@ public abstract class PoolingTests(DeviceFixture f) : DeviceTestBase(f)
         Tol.Elementwise.AssertClose(tdx.ToArray(), dx, "maxpool dx");
     }
 
-    [Theory, MemberData(nameof(Windows))]
-    public void AvgPoolMatchesReferenceBothDivisors(int n, int c, int h, int w, int kh, int kw, int sh, int sw, int ph, int pw)
+    [Theory, Backends(nameof(Windows))]
+    public void AvgPoolMatchesReferenceBothDivisors(string backend, int n, int c, int h, int w, int kh, int kw, int sh, int sw, int ph, int pw)
     {
+        Use(backend);
         foreach (bool includePad in new[] { true, false })
         {
             var a = Args(n, c, h, w, kh, kw, sh, sw, ph, pw, includePad);
@@ -72,9 +74,10 @@ public abstract class PoolingTests(DeviceFixture f) : DeviceTestBase(f)
         }
     }
 
-    [Fact]
-    public void CountIncludePadChangesOnlyPaddedWindows()
+    [Theory, Backends]
+    public void CountIncludePadChangesOnlyPaddedWindows(string backend)
     {
+        Use(backend);
         // 3x3 of ones, 3x3 window stride 1 padding 1: the corner window holds 4 inputs of 9 padded cells.
         using var x = D.FromArray(Enumerable.Repeat(1f, 9).ToArray(), 1, 1, 3, 3);
         using var y = D.Zeros(1, 1, 3, 3);
@@ -85,9 +88,10 @@ public abstract class PoolingTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.All(y.ToArray(), v => Assert.Equal(1f, v, 6));
     }
 
-    [Fact]
-    public void MaxPoolTiesNaNAndInfinity()
+    [Theory, Backends]
+    public void MaxPoolTiesNaNAndInfinity(string backend)
     {
+        Use(backend);
         // (1, 3, 4, 34), 2x2 stride 2 (the host's vector path plus a tail): plane 0 all equal (ties: first element of
         // each window), plane 1 all -inf (first element), plane 2 NaNs at two cells of window (0, 0) and one of (1, 16).
         const int h = 4, w = 34, len = h * w;
@@ -115,9 +119,10 @@ public abstract class PoolingTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Equal((3 * w + 3) * 0.01f, y[68 + 17 + 1]);
     }
 
-    [Fact]
-    public void MaxPoolBackwardMatchesFiniteDifferences()
+    [Theory, Backends]
+    public void MaxPoolBackwardMatchesFiniteDifferences(string backend)
     {
+        Use(backend);
         // Overlapping 3x3 stride 2 windows with padding 1: an input can be the max of several windows.
         var a = Args(2, 2, 5, 6, 3, 3, 2, 2, 1, 1);
         int inLen = 2 * 2 * 5 * 6, outLen = 2 * 2 * a.P * a.Q;
@@ -139,10 +144,11 @@ public abstract class PoolingTests(DeviceFixture f) : DeviceTestBase(f)
     }
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public void AvgPoolBackwardMatchesFiniteDifferences(bool includePad)
+    [BackendData(true)]
+    [BackendData(false)]
+    public void AvgPoolBackwardMatchesFiniteDifferences(string backend, bool includePad)
     {
+        Use(backend);
         var a = Args(1, 2, 5, 4, 3, 2, 2, 1, 1, 1, includePad);
         int inLen = 2 * 5 * 4, outLen = 2 * a.P * a.Q;
         var x = TestData.Uniform(7, inLen); var g = TestData.D(TestData.Uniform(8, outLen));
@@ -159,11 +165,12 @@ public abstract class PoolingTests(DeviceFixture f) : DeviceTestBase(f)
     }
 
     [Theory]
-    [InlineData(2, 3, 5, 7)]
-    [InlineData(1, 1, 1, 1)]
-    [InlineData(1, 4, 13, 1)]
-    public void GlobalAvgPoolMatchesReferenceAndFiniteDifferences(int n, int c, int h, int w)
+    [BackendData(2, 3, 5, 7)]
+    [BackendData(1, 1, 1, 1)]
+    [BackendData(1, 4, 13, 1)]
+    public void GlobalAvgPoolMatchesReferenceAndFiniteDifferences(string backend, int n, int c, int h, int w)
     {
+        Use(backend);
         int planes = n * c, size = h * w;
         var x = TestData.Uniform(9, planes * size); var g = TestData.D(TestData.Uniform(10, planes));
         using var tx = D.FromArray(x, n, c, h, w);
@@ -186,9 +193,10 @@ public abstract class PoolingTests(DeviceFixture f) : DeviceTestBase(f)
         Tol.FiniteDifference.AssertClose(tdx.ToArray(), fd, "global avg dx vs finite differences");
     }
 
-    [Fact]
-    public void BadWindowsAndShapesNameTheOpAndArgument()
+    [Theory, Backends]
+    public void BadWindowsAndShapesNameTheOpAndArgument(string backend)
     {
+        Use(backend);
         using var x = D.Zeros(1, 2, 5, 5);
         using var y = D.Zeros(1, 2, 2, 2);
         using var idx = D.Allocate([1, 2, 2, 2], DType.Int32);
@@ -218,9 +226,10 @@ public abstract class PoolingTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Equal("GlobalAvgPoolForward", g.Operation); Assert.Contains("(1, 2)", g.Message);
     }
 
-    [Fact]
-    public void EmptyBatchIsANoOp()
+    [Theory, Backends]
+    public void EmptyBatchIsANoOp(string backend)
     {
+        Use(backend);
         using var x = D.Zeros(0, 3, 4, 4); using var y = D.Zeros(0, 3, 2, 2); using var idx = D.Allocate([0, 3, 2, 2], DType.Int32);
         long before = D.Counters.Launches;
         D.MaxPool2dForward(x, y, idx, 2, 2, 2, 2); D.MaxPool2dBackward(y, idx, x, 2, 2, 2, 2);
@@ -228,9 +237,10 @@ public abstract class PoolingTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Equal(before, D.Counters.Launches);
     }
 
-    [Fact]
-    public void LaunchesAreCounted()
+    [Theory, Backends]
+    public void LaunchesAreCounted(string backend)
     {
+        Use(backend);
         using var x = D.Zeros(1, 1, 4, 4); using var y = D.Zeros(1, 1, 2, 2); using var idx = D.Allocate([1, 1, 2, 2], DType.Int32);
         using var gy = D.Zeros(1, 1);
         long before = D.Counters.Launches;
@@ -241,6 +251,3 @@ public abstract class PoolingTests(DeviceFixture f) : DeviceTestBase(f)
     }
 }
 
-public sealed class PoolingTestsCpu(CpuFixture f) : PoolingTests(f), IClassFixture<CpuFixture>;
-public sealed class PoolingTestsIlgpuCpu(IlgpuCpuFixture f) : PoolingTests(f), IClassFixture<IlgpuCpuFixture>;
-public sealed class PoolingTestsCuda(CudaFixture f) : PoolingTests(f), IClassFixture<CudaFixture>;

@@ -2,7 +2,7 @@ using GpuNet.Kernels;
 
 namespace GpuNet.Tests;
 
-public abstract class ReductionTests(DeviceFixture f) : DeviceTestBase(f)
+public sealed class ReductionTests(BackendFixture f) : DeviceTestBase(f), IClassFixture<BackendFixture>
 {
     public static TheoryData<int, int> Shapes => new() { { 1, 1 }, { 1, 13 }, { 13, 1 }, { 7, 257 }, { 64, 10 }, { 300, 3 } };
 
@@ -28,9 +28,10 @@ public abstract class ReductionTests(DeviceFixture f) : DeviceTestBase(f)
         }
     }
 
-    [Theory, MemberData(nameof(Shapes))]
-    public void RowReductionsMatchReference(int rows, int cols)
+    [Theory, Backends(nameof(Shapes))]
+    public void RowReductionsMatchReference(string backend, int rows, int cols)
     {
+        Use(backend);
         var x = TestData.Uniform(rows * 31 + cols, rows * cols);
         using var tx = D.FromArray(x, rows, cols);
         using var ty = D.FromArray(Enumerable.Repeat(float.NaN, rows).ToArray());   // overwritten, never read
@@ -43,9 +44,10 @@ public abstract class ReductionTests(DeviceFixture f) : DeviceTestBase(f)
         }
     }
 
-    [Theory, MemberData(nameof(Shapes))]
-    public void ColumnReductionsMatchReference(int rows, int cols)
+    [Theory, Backends(nameof(Shapes))]
+    public void ColumnReductionsMatchReference(string backend, int rows, int cols)
     {
+        Use(backend);
         var x = TestData.Uniform(rows * 17 + cols, rows * cols);
         using var tx = D.FromArray(x, rows, cols);
         using var ty = D.FromArray(Enumerable.Repeat(float.NaN, cols).ToArray());   // beta = 0: overwritten, never read
@@ -58,9 +60,10 @@ public abstract class ReductionTests(DeviceFixture f) : DeviceTestBase(f)
         }
     }
 
-    [Theory, MemberData(nameof(Shapes))]
-    public void ColumnSumAndMeanAccumulateWithBeta(int rows, int cols)
+    [Theory, Backends(nameof(Shapes))]
+    public void ColumnSumAndMeanAccumulateWithBeta(string backend, int rows, int cols)
     {
+        Use(backend);
         var x = TestData.Uniform(rows + 5 * cols, rows * cols);
         var y0 = TestData.Uniform(99, cols);
         using var tx = D.FromArray(x, rows, cols);
@@ -79,9 +82,10 @@ public abstract class ReductionTests(DeviceFixture f) : DeviceTestBase(f)
         Tol.Reduction.AssertClose(ty.ToArray(), expected, $"MeanCols beta=0.5 ({rows}, {cols})");
     }
 
-    [Fact]
-    public void MaxOfAllNegativeRowsAndColumnsIsNegative()
+    [Theory, Backends]
+    public void MaxOfAllNegativeRowsAndColumnsIsNegative(string backend)
     {
+        Use(backend);
         const int rows = 9, cols = 21;
         var x = TestData.Uniform(5, rows * cols, -7f, -1f);
         x[3 * cols + 4] = float.NegativeInfinity;
@@ -103,9 +107,10 @@ public abstract class ReductionTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Equal(0, ti.ToInt32Array()[6]);
     }
 
-    [Fact]
-    public void MaxPropagatesNaNAndArgmaxPicksTheFirstNaN()
+    [Theory, Backends]
+    public void MaxPropagatesNaNAndArgmaxPicksTheFirstNaN(string backend)
     {
+        Use(backend);
         const int rows = 4, cols = 19;
         var x = TestData.Uniform(6, rows * cols);
         x[1 * cols + 0] = float.NaN;     // row 1: NaN first
@@ -126,9 +131,10 @@ public abstract class ReductionTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Equal(ei, ti.ToInt32Array());
     }
 
-    [Theory, MemberData(nameof(Shapes))]
-    public void ArgmaxMatchesReference(int rows, int cols)
+    [Theory, Backends(nameof(Shapes))]
+    public void ArgmaxMatchesReference(string backend, int rows, int cols)
     {
+        Use(backend);
         var x = TestData.Uniform(rows * 7 + cols, rows * cols);
         using var tx = D.FromArray(x, rows, cols);
         using var ti = D.FromArray(Enumerable.Repeat(-1, rows).ToArray());
@@ -138,9 +144,10 @@ public abstract class ReductionTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Equal(expected, ti.ToInt32Array());
     }
 
-    [Fact]
-    public void ArgmaxTiesGiveTheFirstIndex()
+    [Theory, Backends]
+    public void ArgmaxTiesGiveTheFirstIndex(string backend)
     {
+        Use(backend);
         const int cols = 37;   // past one 16-lane vector, so the host's vector compare and its tail both matter
         var rows = new List<float[]>
         {
@@ -159,9 +166,10 @@ public abstract class ReductionTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Equal(expected, ti.ToInt32Array());
     }
 
-    [Fact]
-    public void GlobalSumIsCompensated()
+    [Theory, Backends]
+    public void GlobalSumIsCompensated(string backend)
     {
+        Use(backend);
         // Many small values around a large cancelling pair: float32 accumulation in order loses every 0.1 added
         // while |sum| is 3e7 (its ulp is 2); the float64 sum of the same float32 inputs is the reference.
         int n = D.Kind == DeviceKind.IlgpuCpu ? 5000 : 1_000_000;
@@ -180,12 +188,13 @@ public abstract class ReductionTests(DeviceFixture f) : DeviceTestBase(f)
     }
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(13)]
-    [InlineData(257)]
-    [InlineData(3001)]
-    public void GlobalSumMatchesReference(int n)
+    [BackendData(1)]
+    [BackendData(13)]
+    [BackendData(257)]
+    [BackendData(3001)]
+    public void GlobalSumMatchesReference(string backend, int n)
     {
+        Use(backend);
         var x = TestData.Uniform(n, n);
         using var tx = D.FromArray(x);
         using var r = D.FromArray([float.NaN]);
@@ -196,9 +205,10 @@ public abstract class ReductionTests(DeviceFixture f) : DeviceTestBase(f)
         Tol.Reduction.AssertClose(r.ToArray(), [GlobalSumOp.Reference(TestData.D(x))], $"Sum n={n}");
     }
 
-    [Fact]
-    public void ReductionsAcceptLeadingDimensionsAndEmptySums()
+    [Theory, Backends]
+    public void ReductionsAcceptLeadingDimensionsAndEmptySums(string backend)
     {
+        Use(backend);
         var x = TestData.Uniform(8, 2 * 3 * 5);
         using var tx = D.FromArray(x, 2, 3, 5);
         using var ty = D.Zeros(6);
@@ -223,9 +233,10 @@ public abstract class ReductionTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Equal(0f, D.Sum(none));
     }
 
-    [Fact]
-    public void ErrorsNameTheOpArgumentAndShapes()
+    [Theory, Backends]
+    public void ErrorsNameTheOpArgumentAndShapes(string backend)
     {
+        Use(backend);
         using var x = D.Zeros(4, 6);
         using var y5 = D.Zeros(5);
         var e = Assert.Throws<ShapeMismatchException>(() => D.SumRows(x, y5));
@@ -268,9 +279,10 @@ public abstract class ReductionTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Contains("SumCols", b.Message);
     }
 
-    [Fact]
-    public void SumScratchLeavesNoLiveBytesAndIsReused()
+    [Theory, Backends]
+    public void SumScratchLeavesNoLiveBytesAndIsReused(string backend)
     {
+        Use(backend);
         var x = TestData.Uniform(3, 2000);
         using var tx = D.FromArray(x);
         using var r = D.Zeros(1);
@@ -283,6 +295,3 @@ public abstract class ReductionTests(DeviceFixture f) : DeviceTestBase(f)
     }
 }
 
-public sealed class ReductionTestsCpu(CpuFixture f) : ReductionTests(f), IClassFixture<CpuFixture>;
-public sealed class ReductionTestsIlgpuCpu(IlgpuCpuFixture f) : ReductionTests(f), IClassFixture<IlgpuCpuFixture>;
-public sealed class ReductionTestsCuda(CudaFixture f) : ReductionTests(f), IClassFixture<CudaFixture>;

@@ -2,7 +2,7 @@ using GpuNet.Kernels;
 
 namespace GpuNet.Tests;
 
-public abstract class SoftmaxTests(DeviceFixture f) : DeviceTestBase(f)
+public sealed class SoftmaxTests(BackendFixture f) : DeviceTestBase(f), IClassFixture<BackendFixture>
 {
     public static TheoryData<int, int, bool> Shapes
     {
@@ -32,9 +32,10 @@ public abstract class SoftmaxTests(DeviceFixture f) : DeviceTestBase(f)
     private void Backward(bool log, Tensor y, Tensor dy, Tensor dx) { if (log) D.LogSoftmaxBackward(y, dy, dx); else D.SoftmaxBackward(y, dy, dx); }
     private static string Name(bool log) => log ? "log-softmax" : "softmax";
 
-    [Theory, MemberData(nameof(Shapes))]
-    public void ForwardMatchesReferenceAndRowsSumToOne(int rows, int cols, bool log)
+    [Theory, Backends(nameof(Shapes))]
+    public void ForwardMatchesReferenceAndRowsSumToOne(string backend, int rows, int cols, bool log)
     {
+        Use(backend);
         var x = Inputs(rows * 31 + cols, rows, cols);
         using var tx = D.FromArray(x, rows, cols); using var ty = D.Zeros(rows, cols);
         Forward(log, tx, ty);
@@ -48,9 +49,10 @@ public abstract class SoftmaxTests(DeviceFixture f) : DeviceTestBase(f)
         Tol.Reduction.AssertClose(sums, Enumerable.Repeat(1.0, rows).ToArray(), $"{Name(log)} row sums ({rows}, {cols})");
     }
 
-    [Theory, MemberData(nameof(Shapes))]
-    public void BackwardMatchesReference(int rows, int cols, bool log)
+    [Theory, Backends(nameof(Shapes))]
+    public void BackwardMatchesReference(string backend, int rows, int cols, bool log)
     {
+        Use(backend);
         var x = Inputs(rows * 37 + cols, rows, cols); var dy = TestData.Uniform(rows + cols, rows * cols);
         using var tx = D.FromArray(x, rows, cols); using var ty = D.Zeros(rows, cols);
         using var tdy = D.FromArray(dy, rows, cols); using var tdx = D.Zeros(rows, cols);
@@ -62,9 +64,10 @@ public abstract class SoftmaxTests(DeviceFixture f) : DeviceTestBase(f)
         Tol.Activation.AssertClose(tdx.ToArray(), expected, $"{Name(log)} backward ({rows}, {cols})");
     }
 
-    [Theory, MemberData(nameof(Shapes))]
-    public void BackwardMatchesFiniteDifferences(int rows, int cols, bool log)
+    [Theory, Backends(nameof(Shapes))]
+    public void BackwardMatchesFiniteDifferences(string backend, int rows, int cols, bool log)
     {
+        Use(backend);
         // Finite differences cost O((rows * cols)^2) reference evaluations: keep the largest shape to its first row.
         if (rows * cols > 1300) rows = 1;
         var x = Inputs(rows * 41 + cols, rows, cols); var dy = TestData.Uniform(rows * 3 + cols, rows * cols);
@@ -77,9 +80,10 @@ public abstract class SoftmaxTests(DeviceFixture f) : DeviceTestBase(f)
         Tol.FiniteDifference.AssertClose(tdx.ToArray(), fd, $"{Name(log)} backward vs finite differences ({rows}, {cols})");
     }
 
-    [Fact]
-    public void ExtremeRowsStayFinite()
+    [Theory, Backends]
+    public void ExtremeRowsStayFinite(string backend)
     {
+        Use(backend);
         // rows: all +1000, all -1000, mixed +-1000 and 0, constant 1000 (uniform output), and -30..30
         const int cols = 9;
         var x = new float[5 * cols];
@@ -100,9 +104,10 @@ public abstract class SoftmaxTests(DeviceFixture f) : DeviceTestBase(f)
         }
     }
 
-    [Fact]
-    public void InPlaceForwardAndBackwardOverDyWork()
+    [Theory, Backends]
+    public void InPlaceForwardAndBackwardOverDyWork(string backend)
     {
+        Use(backend);
         const int rows = 4, cols = 33;
         var x = Inputs(70, rows, cols); var dy = TestData.Uniform(71, rows * cols);
         using var t = D.Zeros(rows, cols); using var g = D.Zeros(rows, cols);
@@ -120,9 +125,10 @@ public abstract class SoftmaxTests(DeviceFixture f) : DeviceTestBase(f)
         }
     }
 
-    [Fact]
-    public void HigherRankTensorsUseTheLastDimension()
+    [Theory, Backends]
+    public void HigherRankTensorsUseTheLastDimension(string backend)
     {
+        Use(backend);
         var x = TestData.Uniform(80, 2 * 3 * 5, -3f, 3f);
         using var tx = D.FromArray(x, 2, 3, 5); using var ty = D.Zeros(2, 3, 5);
         D.Softmax(tx, ty);
@@ -131,9 +137,10 @@ public abstract class SoftmaxTests(DeviceFixture f) : DeviceTestBase(f)
         Tol.Activation.AssertClose(ty.ToArray(), expected, "softmax (2, 3, 5)");
     }
 
-    [Fact]
-    public void ErrorsNameTheOpAndBothShapes()
+    [Theory, Backends]
+    public void ErrorsNameTheOpAndBothShapes(string backend)
     {
+        Use(backend);
         using var x = D.Zeros(4, 3); using var y = D.Zeros(3, 4); using var ok = D.Zeros(4, 3);
         var e = Assert.Throws<ShapeMismatchException>(() => D.Softmax(x, y));
         Assert.Equal("Softmax", e.Operation);
@@ -151,9 +158,10 @@ public abstract class SoftmaxTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Contains("'dx'", e.Message);
     }
 
-    [Fact]
-    public void LaunchesAreCountedAndCostScales()
+    [Theory, Backends]
+    public void LaunchesAreCountedAndCostScales(string backend)
     {
+        Use(backend);
         using var x = D.Zeros(3, 5); using var y = D.Zeros(3, 5);
         long before = D.Counters.Launches;
         D.Softmax(x, y); D.SoftmaxBackward(y, x, x); D.LogSoftmax(x, y); D.LogSoftmaxBackward(y, x, x);
@@ -164,6 +172,3 @@ public abstract class SoftmaxTests(DeviceFixture f) : DeviceTestBase(f)
     }
 }
 
-public sealed class SoftmaxTestsCpu(CpuFixture f) : SoftmaxTests(f), IClassFixture<CpuFixture>;
-public sealed class SoftmaxTestsIlgpuCpu(IlgpuCpuFixture f) : SoftmaxTests(f), IClassFixture<IlgpuCpuFixture>;
-public sealed class SoftmaxTestsCuda(CudaFixture f) : SoftmaxTests(f), IClassFixture<CudaFixture>;

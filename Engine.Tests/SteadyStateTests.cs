@@ -8,7 +8,7 @@ namespace GpuNet.Tests;
 public sealed class SteadyStateCollection;
 
 [Collection(nameof(SteadyStateTests))]
-public abstract class SteadyStateTests(DeviceFixture f) : DeviceTestBase(f)
+public sealed class SteadyStateTests(BackendFixture f) : DeviceTestBase(f), IClassFixture<BackendFixture>
 {
     /// <summary>
     /// After warm-up, training steps (zero-grad, forward, loss, backward) on a model with every layer kind and a short
@@ -21,9 +21,10 @@ public abstract class SteadyStateTests(DeviceFixture f) : DeviceTestBase(f)
     /// the explicitly grouped kernels' one shared-memory buffer per group. Anything of ours per call (a closure, a
     /// boxed value, a message string) would add hundreds of bytes per op and break the bound.
     /// </summary>
-    [Fact]
-    public void TrainingStepsAllocateNothing()
+    [Theory, Backends]
+    public void TrainingStepsAllocateNothing(string backend)
     {
+        Use(backend);
         // The fixture's Device getter builds its skip message on every call: read it once, outside the measurements.
         var D = this.D;
         var net = new Sequential(new Linear(12, 16), new BatchNorm1d(16), new ActivationLayer(Activation.Relu), new Dropout(0.2f),
@@ -81,6 +82,3 @@ public abstract class SteadyStateTests(DeviceFixture f) : DeviceTestBase(f)
     }
 }
 
-public sealed class SteadyStateTestsCpu(CpuFixture f) : SteadyStateTests(f), IClassFixture<CpuFixture>;
-public sealed class SteadyStateTestsIlgpuCpu(IlgpuCpuFixture f) : SteadyStateTests(f), IClassFixture<IlgpuCpuFixture>;
-public sealed class SteadyStateTestsCuda(CudaFixture f) : SteadyStateTests(f), IClassFixture<CudaFixture>;

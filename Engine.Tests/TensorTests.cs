@@ -1,10 +1,11 @@
 namespace GpuNet.Tests;
 
-public abstract class TensorTests(DeviceFixture f) : DeviceTestBase(f)
+public sealed class TensorTests(BackendFixture f) : DeviceTestBase(f), IClassFixture<BackendFixture>
 {
-    [Fact]
-    public void RoundTripsFloatAndIntData()
+    [Theory, Backends]
+    public void RoundTripsFloatAndIntData(string backend)
     {
+        Use(backend);
         using var t = D.FromArray([1f, 2f, 3f, 4f, 5f, 6f], 2, 3);
         Assert.Equal([2, 3], t.Shape.ToArray());
         Assert.Equal([1f, 2f, 3f, 4f, 5f, 6f], t.ToArray());
@@ -13,9 +14,10 @@ public abstract class TensorTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Equal([7, -1, 3], i.ToInt32Array());
     }
 
-    [Fact]
-    public void LiveBytesReturnToZeroAndThePoolReusesBuffers()
+    [Theory, Backends]
+    public void LiveBytesReturnToZeroAndThePoolReusesBuffers(string backend)
     {
+        Use(backend);
         long allocsBefore = D.Counters.DeviceAllocations;
         using (var a = D.Zeros(1000))
         {
@@ -35,9 +37,10 @@ public abstract class TensorTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Equal(0, D.Counters.LiveBytes);
     }
 
-    [Fact]
-    public void ViewsShareTheBufferAndDieWithTheOwner()
+    [Theory, Backends]
+    public void ViewsShareTheBufferAndDieWithTheOwner(string backend)
     {
+        Use(backend);
         var owner = D.FromArray([1f, 2f, 3f, 4f, 5f, 6f], 2, 3);
         var flat = owner.Reshape(6);
         var tail = owner.Slice(3, 3);
@@ -55,9 +58,10 @@ public abstract class TensorTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Throws<ObjectDisposedException>(() => tail.ToArray());
     }
 
-    [Fact]
-    public void BadReshapeSliceAndCopyAreClearErrors()
+    [Theory, Backends]
+    public void BadReshapeSliceAndCopyAreClearErrors(string backend)
     {
+        Use(backend);
         using var t = D.Zeros(2, 3);
         var e = Assert.Throws<ShapeMismatchException>(() => t.Reshape(4, 2));
         Assert.Contains("(2, 3)", e.Message); Assert.Contains("(4, 2)", e.Message);
@@ -69,9 +73,10 @@ public abstract class TensorTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Throws<ShapeMismatchException>(() => D.FromArray(new float[5], 2, 3));
     }
 
-    [Fact]
-    public void DisposedTensorIsAClearError()
+    [Theory, Backends]
+    public void DisposedTensorIsAClearError(string backend)
     {
+        Use(backend);
         var t = D.Zeros(4);
         t.Dispose();
         t.Dispose();
@@ -80,9 +85,10 @@ public abstract class TensorTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Contains("Add", e.Message);
     }
 
-    [Fact]
-    public void CopiesAreCounted()
+    [Theory, Backends]
+    public void CopiesAreCounted(string backend)
     {
+        Use(backend);
         using var t = D.Zeros(4);
         var c = D.Counters.Snapshot();
         t.CopyFrom([1f, 2f, 3f, 4f]);
@@ -92,9 +98,6 @@ public abstract class TensorTests(DeviceFixture f) : DeviceTestBase(f)
     }
 }
 
-public sealed class TensorTestsCpu(CpuFixture f) : TensorTests(f), IClassFixture<CpuFixture>;
-public sealed class TensorTestsIlgpuCpu(IlgpuCpuFixture f) : TensorTests(f), IClassFixture<IlgpuCpuFixture>;
-public sealed class TensorTestsCuda(CudaFixture f) : TensorTests(f), IClassFixture<CudaFixture>;
 
 public class DeviceSelectionTests
 {

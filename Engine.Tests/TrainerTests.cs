@@ -7,7 +7,7 @@ using GpuNet.Training;
 namespace GpuNet.Tests;
 
 /// <summary>The training loop, its callbacks and its determinism, on small problems (tens of samples, tiny MLPs).</summary>
-public abstract class TrainerTests(DeviceFixture f) : DeviceTestBase(f)
+public sealed class TrainerTests(BackendFixture f) : DeviceTestBase(f), IClassFixture<BackendFixture>
 {
     /// <summary>Three Gaussian blobs in 2-D (std 0.45) around (-2, 0), (2, 0), (0, 2.5): separable by a small MLP.</summary>
     internal static (float[] X, int[] Y) Blobs(int n, int seed)
@@ -72,9 +72,10 @@ public abstract class TrainerTests(DeviceFixture f) : DeviceTestBase(f)
         }
     }
 
-    [Fact]
-    public void SmallClassificationTaskLearns()
+    [Theory, Backends]
+    public void SmallClassificationTaskLearns(string backend)
     {
+        Use(backend);
         SkipOnSimulator();
         using var train = Source(96, 1);
         using var val = Source(48, 2, shuffle: false);
@@ -120,9 +121,10 @@ public abstract class TrainerTests(DeviceFixture f) : DeviceTestBase(f)
         }
     }
 
-    [Fact]
-    public void BinaryTaskWithOneLogitPredictsLogitAboveZeroAndReportsAuc()
+    [Theory, Backends]
+    public void BinaryTaskWithOneLogitPredictsLogitAboveZeroAndReportsAuc(string backend)
     {
+        Use(backend);
         SkipOnSimulator();
         var (x3, y3) = Blobs(90, 4);
         // class 0 vs the rest, targets (n, 1) in {0, 1}
@@ -142,9 +144,10 @@ public abstract class TrainerTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Equal(ClassificationMetrics.BinaryRocAuc(t[60..].Select(v => (int)v).ToArray(), scores), m.RocAuc!.Value, 15);
     }
 
-    [Fact]
-    public void EarlyStoppingStopsAfterPatienceAndRestoresTheBestWeightsBitForBit()
+    [Theory, Backends]
+    public void EarlyStoppingStopsAfterPatienceAndRestoresTheBestWeightsBitForBit(string backend)
     {
+        Use(backend);
         using var train = Source(30, 5);
         using var model = Build(Mlp(batchNorm: true));
         using var opt = OptimizerFactory.Sgd(model, lr: 0.1, momentum: 0.9);
@@ -166,9 +169,10 @@ public abstract class TrainerTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.NotEqual(rec.Buffers[2], model.Buffers.ToArray());
     }
 
-    [Fact]
-    public void ScheduleSetsTheLearningRatePerStepOrPerEpoch()
+    [Theory, Backends]
+    public void ScheduleSetsTheLearningRatePerStepOrPerEpoch(string backend)
     {
+        Use(backend);
         SkipOnSimulator();
         using var train = Source(40, 6);   // 3 steps per epoch (16 + 16 + 8)
         {
@@ -196,9 +200,10 @@ public abstract class TrainerTests(DeviceFixture f) : DeviceTestBase(f)
         }
     }
 
-    [Fact]
-    public void ReduceOnPlateauLowersTheLearningRate()
+    [Theory, Backends]
+    public void ReduceOnPlateauLowersTheLearningRate(string backend)
     {
+        Use(backend);
         using var train = Source(32, 7);
         using var model = Build(Mlp());
         using var opt = OptimizerFactory.Sgd(model, lr: 1);
@@ -226,9 +231,10 @@ public abstract class TrainerTests(DeviceFixture f) : DeviceTestBase(f)
         }
     }
 
-    [Fact]
-    public void NanGuardStopsAtTheEpochWithTheLastGoodLoss()
+    [Theory, Backends]
+    public void NanGuardStopsAtTheEpochWithTheLastGoodLoss(string backend)
     {
+        Use(backend);
         using var inner = Source(48, 8);   // 3 steps per epoch
         using var model = Build(Mlp());
         using var opt = OptimizerFactory.Adam(model, lr: 0.01);
@@ -240,9 +246,10 @@ public abstract class TrainerTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Contains($"last good loss {good} (mean of epoch 1)", fit.StopReason);
     }
 
-    [Fact]
-    public void NanGuardWithAStepIntervalNamesTheStep()
+    [Theory, Backends]
+    public void NanGuardWithAStepIntervalNamesTheStep(string backend)
     {
+        Use(backend);
         using var inner = Source(48, 8);
         using var model = Build(Mlp());
         using var opt = OptimizerFactory.Adam(model, lr: 0.01);
@@ -269,9 +276,10 @@ public abstract class TrainerTests(DeviceFixture f) : DeviceTestBase(f)
         return (fit.History.SelectMany(h => new[] { h.TrainLoss, h.ValLoss!.Value }).ToArray(), model.Parameters.ToArray());
     }
 
-    [Fact]
-    public void SameSeedGivesABitIdenticalLossHistory()
+    [Theory, Backends]
+    public void SameSeedGivesABitIdenticalLossHistory(string backend)
     {
+        Use(backend);
         var a = Run(21);
         var b = Run(21);
         Assert.Equal(a.Losses.Select(BitConverter.DoubleToInt64Bits), b.Losses.Select(BitConverter.DoubleToInt64Bits));
@@ -281,9 +289,10 @@ public abstract class TrainerTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.NotEqual(a.Losses, c.Losses);
     }
 
-    [Fact]
-    public void RestoredStateResumesExactly()
+    [Theory, Backends]
+    public void RestoredStateResumesExactly(string backend)
     {
+        Use(backend);
         SkipOnSimulator();
         using var train = Source(40, 10);
         float[] straight;
@@ -314,9 +323,10 @@ public abstract class TrainerTests(DeviceFixture f) : DeviceTestBase(f)
         }
     }
 
-    [Fact]
-    public void ArgumentsAreValidatedWithClearMessages()
+    [Theory, Backends]
+    public void ArgumentsAreValidatedWithClearMessages(string backend)
     {
+        Use(backend);
         using var train = Source(16, 12);
         using var model = Build(Mlp());
         using var opt = OptimizerFactory.Sgd(model, lr: 0.1);
@@ -338,9 +348,10 @@ public abstract class TrainerTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Empty(trainer.History);   // the failed calls trained nothing
     }
 
-    [Fact]
-    public void OptimizerFactoryDecaysWeightsOnly()
+    [Theory, Backends]
+    public void OptimizerFactoryDecaysWeightsOnly(string backend)
     {
+        Use(backend);
         using var model = Build(Mlp(batchNorm: true));
         var o = new OptimizerOptions().ForModel(model);
         Assert.Equal([ParamGroup.Default, ParamGroup.NoDecay], o.Groups);
@@ -353,9 +364,10 @@ public abstract class TrainerTests(DeviceFixture f) : DeviceTestBase(f)
         Assert.Contains(model.ParameterTable, p => !p.Decay && !p.IsBuffer);
     }
 
-    [Fact]
-    public void ShuffleOrderIsAPureFunctionOfSeedAndEpoch()
+    [Theory, Backends]
+    public void ShuffleOrderIsAPureFunctionOfSeedAndEpoch(string backend)
     {
+        Use(backend);
         using var a = Source(30, 13, batch: 7);
         using var b = Source(30, 13, batch: 7);
         Assert.Equal(a.Order(2), b.Order(2));
@@ -365,6 +377,3 @@ public abstract class TrainerTests(DeviceFixture f) : DeviceTestBase(f)
     }
 }
 
-public sealed class TrainerTestsCpu(CpuFixture f) : TrainerTests(f), IClassFixture<CpuFixture>;
-public sealed class TrainerTestsIlgpuCpu(IlgpuCpuFixture f) : TrainerTests(f), IClassFixture<IlgpuCpuFixture>;
-public sealed class TrainerTestsCuda(CudaFixture f) : TrainerTests(f), IClassFixture<CudaFixture>;
