@@ -111,16 +111,17 @@ public sealed class BackendSeamTests(BackendFixture f) : DeviceTestBase(f), ICla
 }
 
 
-/// <summary>The same model counts the same launches per training step on <c>cpu</c> and <c>ilgpu-cpu</c>.</summary>
-public sealed class LaunchParityTests
+/// <summary>The same model counts the same launches per training step on <c>cpu</c> and on every other backend.</summary>
+public sealed class LaunchParityTests(BackendFixture f) : DeviceTestBase(f), IClassFixture<BackendFixture>
 {
     public static TheoryData<string> Models => ["mlp", "cnn"];
 
-    [Theory, MemberData(nameof(Models))]
-    public void TrainingStepLaunchesAgreeAcrossBackends(string model)
+    [Theory, Backends(nameof(Models), Except = "cpu")]
+    public void TrainingStepLaunchesAgreeAcrossBackends(string backend, string model)
     {
+        Use(backend);
         using var cpu = Device.Create("cpu");
-        using var ilgpu = Device.Create("ilgpu-cpu");
+        var ilgpu = D;
         var (cpuLaunches, cpuKernels) = StepLaunches(cpu, model);
         var (ilgpuLaunches, ilgpuKernels) = StepLaunches(ilgpu, model);
         Assert.True(cpuLaunches > 0);
