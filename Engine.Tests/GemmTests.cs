@@ -4,10 +4,13 @@ namespace GpuNet.Tests;
 
 public sealed class GemmTests(BackendFixture f) : DeviceTestBase(f), IClassFixture<BackendFixture>
 {
-    // (M, N, K): ones, primes, non-multiples of the 64x64x16 block tile, M < K, K >> M.
+    // (M, N, K): ones, primes, 3/17/33/129/130 across the edges of the 128 x 64 x 8 block tile, exact tiles, M < K,
+    // K >> M N (split-K: 3, 14, 16 and 4 splits by GemmOp.ChooseSplit), contiguous dimensions that are and are not
+    // multiples of 4 (128-bit or scalar loads; { 132, 68, 36 } and { 20, 36, 1024 } take 128-bit loads everywhere).
     public static TheoryData<int, int, int> Shapes => new()
     {
-        { 1, 1, 1 }, { 1, 7, 3 }, { 5, 1, 9 }, { 17, 13, 29 }, { 65, 67, 33 }, { 3, 5, 200 }, { 2, 3, 1000 },
+        { 1, 1, 1 }, { 1, 7, 3 }, { 5, 1, 9 }, { 17, 13, 29 }, { 3, 17, 33 }, { 33, 3, 17 }, { 129, 3, 5 }, { 3, 130, 7 },
+        { 130, 129, 9 }, { 128, 64, 16 }, { 132, 68, 36 }, { 3, 5, 200 }, { 2, 3, 1000 }, { 20, 36, 1024 }, { 17, 33, 300 },
     };
 
     private static readonly (bool A, bool B)[] Transposes = [(false, false), (false, true), (true, false), (true, true)];
@@ -47,11 +50,13 @@ public sealed class GemmTests(BackendFixture f) : DeviceTestBase(f), IClassFixtu
         }
     }
 
-    [Theory, Backends]
-    public void BetaZeroDoesNotReadC(string backend)
+    // Crosses the N block tile edge; the second splits K.
+    public static TheoryData<int, int, int> NanShapes => new() { { 9, 70, 20 }, { 9, 70, 1000 } };
+
+    [Theory, Backends(nameof(NanShapes))]
+    public void BetaZeroDoesNotReadC(string backend, int m, int n, int k)
     {
         Use(backend);
-        const int m = 9, n = 70, k = 20; // crosses the N block tile edge
         var a = TestData.Uniform(12, m * k); var b = TestData.Uniform(13, k * n);
         var nan = new float[m * n]; Array.Fill(nan, float.NaN);
         foreach (var (ta, tb) in Transposes)
@@ -108,6 +113,81 @@ public sealed class GemmTests(BackendFixture f) : DeviceTestBase(f), IClassFixtu
         var expected = Expected(false, false, m, n, k, a, b, 1, 0, c0, bias, act, actAlpha);
         Assert.Contains(expected, v => v < 0); // the negative branch, where alpha matters, is exercised
         Tol.ForGemmEpilogue(k).AssertClose(got, expected, $"{act} alpha={actAlpha}");
+    }
+
+    /// <summary>Split-K: bias, activation and beta = 1 are applied once, after the partial sums (the gradient contract: += once).</summary>
+    [Theory, Backends]
+    public void SplitKAppliesEpilogueOnce(string backend)
+    {
+        Use(backend);
+        const int m = 5, n = 6, k = 700;
+        Assert.True(GemmOp.ChooseSplit(m, n, k).Splits > 1);
+        var a = TestData.Uniform(30, m * k); var b = TestData.Uniform(31, k * n);
+        var c0 = TestData.Uniform(32, m * n); var bias = TestData.Uniform(33, n);
+        foreach (var (ta, tb) in Transposes)
+        {
+            var got = Run(ta, tb, m, n, k, a, b, 0.8f, 1f, c0, bias, Activation.Gelu);
+            var expected = Expected(ta, tb, m, n, k, a, b, 0.8, 1, c0, bias, Activation.Gelu, 0);
+            Tol.ForGemmEpilogue(k).AssertClose(got, expected, $"split-K gelu with bias, beta=1, trans=({ta}, {tb})");
+        }
+    }
+
+    /// <summary>Split-K adds its partial sums in a fixed order: two runs agree bit for bit.</summary>
+    [Theory, Backends]
+    public void SplitKIsDeterministic(string backend)
+    {
+        Use(backend);
+        const int m = 7, n = 9, k = 1500;
+        Assert.True(GemmOp.ChooseSplit(m, n, k).Splits > 1);
+        var a = TestData.Uniform(34, m * k); var b = TestData.Uniform(35, k * n);
+        var first = Run(false, true, m, n, k, a, b, 1f, 0f, new float[m * n], null, Activation.Identity);
+        var second = Run(false, true, m, n, k, a, b, 1f, 0f, new float[m * n], null, Activation.Identity);
+        Assert.Equal(first, second);
+    }
+
+    // (M, N, K): all multiples of 4, so only the views' offsets rule out 128-bit loads; the second splits K.
+    public static TheoryData<int, int, int> UnalignedShapes => new() { { 12, 20, 36 }, { 8, 4, 512 } };
+
+    /// <summary>Operands and output as views at offsets 1, 2, 3 of larger buffers (not 16-byte aligned): scalar loads.</summary>
+    [Theory, Backends(nameof(UnalignedShapes))]
+    public void UnalignedViewsMatchReference(string backend, int m, int n, int k)
+    {
+        Use(backend);
+        var a = TestData.Uniform(36, m * k); var b = TestData.Uniform(37, k * n); var c0 = TestData.Uniform(38, m * n);
+        foreach (var (ta, tb) in Transposes)
+        {
+            using var bufA = D.FromArray([0f, .. a]); using var bufB = D.FromArray([0f, 0f, .. b]);
+            using var bufC = D.FromArray([0f, 0f, 0f, .. c0]);
+            using var tA = bufA.Slice(1, ta ? [k, m] : [m, k]);
+            using var tB = bufB.Slice(2, tb ? [n, k] : [k, n]);
+            using var tC = bufC.Slice(3, m, n);
+            D.Gemm(tA, tB, tC, ta, tb, 1.5f, 0.5f);
+            var expected = Expected(ta, tb, m, n, k, a, b, 1.5, 0.5, c0, null, Activation.Identity, 0);
+            Tol.ForGemm(k).AssertClose(tC.ToArray(), expected, $"unaligned views m={m} n={n} k={k} trans=({ta}, {tb})");
+            Assert.Equal(0f, bufC.ToArray()[..3].Max(float.Abs)); // nothing written before the view
+        }
+    }
+
+    /// <summary>
+    /// The split rule: splits cover K's slices exactly with none empty, each of at least MinTilesPerSplit slices, at
+    /// most MaxSplits; no split for a full grid or a shallow K; mnist-mlp's fc1 forward (128, 256, 784) splits.
+    /// </summary>
+    [Fact]
+    public void ChooseSplitCoversKWithoutEmptySplits()
+    {
+        int[] sizes = [1, 3, 17, 64, 128, 130, 256, 784, 1000, 4096, 100_000];
+        foreach (int m in sizes) foreach (int n in sizes) foreach (int k in sizes)
+        {
+            var (splits, per) = GemmOp.ChooseSplit(m, n, k);
+            int tiles = (k + GemmOp.BlockK - 1) / GemmOp.BlockK;
+            long groups = (long)((m + GemmOp.BlockM - 1) / GemmOp.BlockM) * ((n + GemmOp.BlockN - 1) / GemmOp.BlockN);
+            string at = $"(M, N, K) = ({m}, {n}, {k}): {splits} splits of {per} slices";
+            Assert.True(splits >= 1 && splits <= GemmOp.MaxSplits, at);
+            Assert.True((long)splits * per >= tiles && (long)(splits - 1) * per < tiles, at);
+            if (splits > 1) Assert.True(per >= GemmOp.MinTilesPerSplit && groups < GemmOp.SplitTargetGroups, at);
+            if (groups >= GemmOp.SplitTargetGroups || tiles < 2 * GemmOp.MinTilesPerSplit) Assert.True(splits == 1, at);
+        }
+        Assert.True(GemmOp.ChooseSplit(128, 256, 784).Splits > 1);
     }
 
     [Theory, Backends]

@@ -1,5 +1,7 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using ILGPU;
+using ILGPU.Algorithms;
 using ILGPU.Runtime;
 
 namespace GpuNet.Kernels;
@@ -34,228 +36,240 @@ public static partial class GemmOp
             }
     }
 
-    // ---- ILGPU kernel: block tile in shared memory, thread tile in registers ------------------------------------
+    // ---- ILGPU kernels: block tile in shared memory, warp tile, thread tile in registers -------------------------
     //
-    // Loop nest (CUTLASS names): one thread group computes a BlockM x BlockN block tile of C and walks K in slices
-    // of BlockK; each of its ThreadsM x ThreadsN threads accumulates a ThreadM x ThreadN thread tile in registers.
-    // The thread tile is strided: thread (ty, tx) owns rows ty + ThreadsM * r and columns tx + ThreadsN * c, so a warp's
-    // shared reads of B are consecutive words (no bank conflicts), its reads of A are broadcasts and its stores to C
-    // are coalesced. The shared tiles are k-major (As[kk][row], Bs[kk][col]) and double-buffered: the next K slice
-    // is fetched from global memory into registers while the current one is multiplied, then stored into the other
-    // buffer, so one barrier per K slice suffices. Each slice load reads whole contiguous runs of the source matrix
-    // whatever the transpose (coalesced); out-of-range elements load as 0, so any M, N, K works.
+    // Loop nest (CUTLASS names): a group of GroupSize = 256 threads computes a BlockM x BlockN = 128 x 64 block tile
+    // of C and walks its K range in slices of BlockK = 8. The 8 warps split the block tile into 4 x 2 warp tiles of
+    // 32 x 32; the 32 lanes of a warp into 4 x 8 thread tiles of ThreadM x ThreadN = 8 x 4, rows in two runs of 4
+    // (ty * 4 + 0..3 and 64 + ty * 4 + 0..3) and columns one run of 4 (tx * 4 + 0..3). So each k step a thread reads
+    // its 8 values of A and 4 of B as three 128-bit shared loads (LDS.128): a warp's B loads are 8 consecutive
+    // float4 (one conflict-free wavefront), its A loads 4 distinct float4 broadcast to 8 lanes each; then 32 FMAs.
+    // Shared tiles are k-major (As[kk][m], Bs[kk][n]) and double-buffered: slice t + 1 is loaded from global memory
+    // into registers while slice t is multiplied, then stored into the other buffer: one barrier per slice.
+    // Global loads are 128-bit (LDG.E.128) when the operand's contiguous dimension is a multiple of 4 and the view
+    // starts 16-byte aligned (GemmTiling.VectorA/B); otherwise the same four elements load one by one. Out-of-range
+    // elements load as 0, so any M, N, K works. The transposes are type arguments (NoTranspose, Transpose), so each of
+    // the four kernels holds only its own load code; all index math except the slice's k offset is hoisted out of
+    // the K loop, and every division or remainder is by a power of two (a shift or a mask).
+    //
+    // Split-K (skinny shapes, see ChooseTiling): grid z = split; split z multiplies K slices [z * TilesPerSplit,
+    // (z + 1) * TilesPerSplit) and writes its raw partial product to workspace[z][M][N]; SplitKReduceKernel then
+    // adds the partials in the fixed order z = 0, 1, ... and applies the epilogue. No atomics: the result is the
+    // same on every run, and beta = 1 accumulates into C exactly once (the gradient contract).
 
     /// <summary>Rows of C per thread group (block tile, M).</summary>
-    public const int BlockM = 64;
+    public const int BlockM = 128;
     /// <summary>Columns of C per thread group (block tile, N).</summary>
     public const int BlockN = 64;
     /// <summary>Depth of one K slice held in shared memory (block tile, K).</summary>
-    public const int BlockK = 16;
-    /// <summary>Rows of C per thread (thread tile, M).</summary>
-    public const int ThreadM = 4;
-    /// <summary>Columns of C per thread (thread tile, N).</summary>
+    public const int BlockK = 8;
+    /// <summary>Rows of C per thread (thread tile, M): two runs of 4, 64 rows apart.</summary>
+    public const int ThreadM = 8;
+    /// <summary>Columns of C per thread (thread tile, N): one run of 4.</summary>
     public const int ThreadN = 4;
-    /// <summary>Threads along M in a group.</summary>
-    public const int ThreadsM = BlockM / ThreadM;
-    /// <summary>Threads along N in a group.</summary>
-    public const int ThreadsN = BlockN / ThreadN;
     /// <summary>Threads per group (256: the limit of the 'ilgpu-cpu' device and of many OpenCL devices).</summary>
-    public const int GroupSize = ThreadsM * ThreadsN;
+    public const int GroupSize = BlockM / ThreadM * (BlockN / ThreadN);
 
-    // Padded k-major rows of the shared tiles: the transposing store of a row-major slice (A untransposed,
-    // B transposed) then spreads a warp over distinct banks instead of hitting one bank 16 times.
-    private const int StrideA = BlockM + 1;
-    private const int StrideB = BlockN + 1;
-    private const int TileA = BlockK * StrideA;
-    private const int TileB = BlockK * StrideB;
+    // Shared tiles in float4 units: As[2][BlockK][BlockM / 4], Bs[2][BlockK][BlockN / 4].
+    private const int RowA4 = BlockM / 4, RowB4 = BlockN / 4;
+    private const int TileA4 = BlockK * RowA4, TileB4 = BlockK * RowB4;
+    // Threads that load B: a B slice is BlockK * BlockN / 4 = 128 float4.
+    private const int LoadersB = BlockK * BlockN / 4;
+
+    /// <summary>NN: A (M, K), B (K, N). See <see cref="Tiled{TA, TB, TAct}"/>.</summary>
+    [GpuKernel(ExplicitlyGrouped = true)]
+    public static void Kernel<TAct>(GemmArgs p, GemmTiling t, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c,
+        ArrayView<float> bias, ArrayView<float> workspace)
+        where TAct : struct, IActivation
+        => Tiled<NoTranspose, NoTranspose, TAct>(p, t, a, b, c, bias, workspace);
+
+    /// <summary>NT: A (M, K), B (N, K). See <see cref="Tiled{TA, TB, TAct}"/>.</summary>
+    [GpuKernel(ExplicitlyGrouped = true)]
+    public static void KernelNT<TAct>(GemmArgs p, GemmTiling t, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c,
+        ArrayView<float> bias, ArrayView<float> workspace)
+        where TAct : struct, IActivation
+        => Tiled<NoTranspose, Transpose, TAct>(p, t, a, b, c, bias, workspace);
+
+    /// <summary>TN: A (K, M), B (K, N). See <see cref="Tiled{TA, TB, TAct}"/>.</summary>
+    [GpuKernel(ExplicitlyGrouped = true)]
+    public static void KernelTN<TAct>(GemmArgs p, GemmTiling t, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c,
+        ArrayView<float> bias, ArrayView<float> workspace)
+        where TAct : struct, IActivation
+        => Tiled<Transpose, NoTranspose, TAct>(p, t, a, b, c, bias, workspace);
+
+    /// <summary>TT: A (K, M), B (N, K). See <see cref="Tiled{TA, TB, TAct}"/>.</summary>
+    [GpuKernel(ExplicitlyGrouped = true)]
+    public static void KernelTT<TAct>(GemmArgs p, GemmTiling t, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c,
+        ArrayView<float> bias, ArrayView<float> workspace)
+        where TAct : struct, IActivation
+        => Tiled<Transpose, Transpose, TAct>(p, t, a, b, c, bias, workspace);
 
     /// <summary>
-    /// Tiled GEMM with fused epilogue; launch with a grid of (ceil(M / BlockM), ceil(N / BlockN)) groups of
-    /// <see cref="GroupSize"/> threads (1-D). a, b, c, bias: flat row-major, see <see cref="Reference"/>.
-    /// bias is read only when <see cref="GemmArgs.HasBias"/> is set; c only when beta != 0. The epilogue's
-    /// activation is <typeparamref name="TAct"/> (ILGPU compiles one kernel per activation struct).
+    /// The tiled GEMM body; launch with a grid of (ceil(M / BlockM), ceil(N / BlockN), Splits) groups of
+    /// <see cref="GroupSize"/> threads (1-D). a, b, c, bias: flat row-major, see <see cref="Reference"/>; the layouts
+    /// of A and B are <typeparamref name="TA"/> and <typeparamref name="TB"/>. With one split the epilogue
+    /// act(alpha * acc + beta * C + bias) goes to C (C read only when beta != 0, bias only with HasBias); with more,
+    /// the raw sums go to workspace[z][M][N] for <see cref="SplitKReduceKernel{TAct}"/>.
     /// </summary>
-    [GpuKernel(ExplicitlyGrouped = true)]
-    public static void Kernel<TAct>(GemmArgs p, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> bias)
-        where TAct : struct, IActivation
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Tiled<TA, TB, TAct>(GemmArgs p, GemmTiling t, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c,
+        ArrayView<float> bias, ArrayView<float> workspace)
+        where TA : struct, ITranspose where TB : struct, ITranspose where TAct : struct, IActivation
     {
-        var sa = SharedMemory.Allocate<float>(2 * TileA); // As[2][BlockK][StrideA]
-        var sb = SharedMemory.Allocate<float>(2 * TileB); // Bs[2][BlockK][StrideB]
+        var sa4 = SharedMemory.Allocate<Float4>(2 * TileA4);
+        var sb4 = SharedMemory.Allocate<Float4>(2 * TileB4);
+        var sa = sa4.Cast<float>();
+        var sb = sb4.Cast<float>();
         int tid = Group.IdxX;
-        int tx = tid % ThreadsN, ty = tid / ThreadsN;
-        int row0 = Grid.IdxX * BlockM, col0 = Grid.IdxY * BlockN;
-        int m = p.M, n = p.N, k = p.K, ta = p.TransA, tb = p.TransB;
-        int tiles = (k + BlockK - 1) / BlockK;
+        int m = p.M, n = p.N, k = p.K;
+        int row0 = Grid.IdxX * BlockM, col0 = Grid.IdxY * BlockN, split = Grid.IdxZ;
 
-        float c00 = 0f, c01 = 0f, c02 = 0f, c03 = 0f;
-        float c10 = 0f, c11 = 0f, c12 = 0f, c13 = 0f;
-        float c20 = 0f, c21 = 0f, c22 = 0f, c23 = 0f;
-        float c30 = 0f, c31 = 0f, c32 = 0f, c33 = 0f;
+        // Warp tiling: warp w covers rows (w >> 1) * 16 .. + 15 (and + 64) and columns (w & 1) * 32 .. + 31.
+        int lane = tid & 31, warp = tid >> 5;
+        int ty = ((warp >> 1) << 2) | (lane >> 3);   // 0..15: float4 index of the thread's first 4 rows
+        int tx = ((warp & 1) << 3) | (lane & 7);     // 0..15: float4 index of the thread's 4 columns
 
-        if (tiles > 0)
+        int tileBegin = split * t.TilesPerSplit;
+        int tileEnd = XMath.Min(tileBegin + t.TilesPerSplit, t.TilesK);
+
+        // Per-thread load coordinates, fixed for the whole K loop (see LoadA/LoadB for the element each covers).
+        var la = new TileLoad(default(TA).Transposed, tid, row0, m, k, 5, t.VectorA != 0);
+        var lb = new TileLoad(!default(TB).Transposed, tid, col0, n, k, 4, t.VectorB != 0);
+        bool loadsB = tid < LoadersB;
+
+        Float4 c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+
+        if (tileBegin < tileEnd)
         {
-            // Slice 0 into buffer 0. Each thread moves 4 elements of each tile (BlockM * BlockK / GroupSize = 4).
-            float ra0 = LoadA(a, ta, m, k, row0, 0, tid), ra1 = LoadA(a, ta, m, k, row0, 0, tid + GroupSize);
-            float ra2 = LoadA(a, ta, m, k, row0, 0, tid + 2 * GroupSize), ra3 = LoadA(a, ta, m, k, row0, 0, tid + 3 * GroupSize);
-            float rb0 = LoadB(b, tb, n, k, col0, 0, tid), rb1 = LoadB(b, tb, n, k, col0, 0, tid + GroupSize);
-            float rb2 = LoadB(b, tb, n, k, col0, 0, tid + 2 * GroupSize), rb3 = LoadB(b, tb, n, k, col0, 0, tid + 3 * GroupSize);
-            sa[SharedA(ta, tid)] = ra0; sa[SharedA(ta, tid + GroupSize)] = ra1;
-            sa[SharedA(ta, tid + 2 * GroupSize)] = ra2; sa[SharedA(ta, tid + 3 * GroupSize)] = ra3;
-            sb[SharedB(tb, tid)] = rb0; sb[SharedB(tb, tid + GroupSize)] = rb1;
-            sb[SharedB(tb, tid + 2 * GroupSize)] = rb2; sb[SharedB(tb, tid + 3 * GroupSize)] = rb3;
+            int k0 = tileBegin * BlockK;
+            StoreA<TA>(sa, sa4, 0, tid, la.Load(a, k0));
+            if (loadsB) StoreB<TB>(sb, sb4, 0, tid, lb.Load(b, k0));
             Group.Barrier();
 
-            for (int t = 0; t < tiles; t++)
+            for (int tile = tileBegin; tile < tileEnd; tile++)
             {
-                int cur = t & 1;
-                bool more = t + 1 < tiles;
-                if (more)
+                int cur = (tile - tileBegin) & 1;
+                if (tile + 1 < tileEnd)
                 {
-                    // Prefetch slice t + 1 into registers; its global latency hides behind the FMAs below.
-                    int k0 = (t + 1) * BlockK;
-                    ra0 = LoadA(a, ta, m, k, row0, k0, tid); ra1 = LoadA(a, ta, m, k, row0, k0, tid + GroupSize);
-                    ra2 = LoadA(a, ta, m, k, row0, k0, tid + 2 * GroupSize); ra3 = LoadA(a, ta, m, k, row0, k0, tid + 3 * GroupSize);
-                    rb0 = LoadB(b, tb, n, k, col0, k0, tid); rb1 = LoadB(b, tb, n, k, col0, k0, tid + GroupSize);
-                    rb2 = LoadB(b, tb, n, k, col0, k0, tid + 2 * GroupSize); rb3 = LoadB(b, tb, n, k, col0, k0, tid + 3 * GroupSize);
+                    // Slice tile + 1 into the other buffer, last read in the previous slice, which every thread finished
+                    // before the last barrier. Stored before the FMAs below rather than held in registers across
+                    // them: 8 fewer live registers; the other resident warps hide the load's latency.
+                    k0 += BlockK;
+                    StoreA<TA>(sa, sa4, 1 - cur, tid, la.Load(a, k0));
+                    if (loadsB) StoreB<TB>(sb, sb4, 1 - cur, tid, lb.Load(b, k0));
                 }
 
-                int pa = cur * TileA + ty, pb = cur * TileB + tx;
-                // Two k steps per iteration (BlockK is even): halves the loop's integer and branch overhead.
-                for (int kk = 0; kk < BlockK; kk += 2)
+                // One k step per iteration, not unrolled: 12 fragment registers live (unrolled, ptxas hoists all 24
+                // shared loads of the slice and needs ~160 registers: a quarter of the occupancy).
+                int ia = cur * TileA4 + ty, ib = cur * TileB4 + tx, end = ib + TileB4;
+                for (; ib < end; ib += RowB4, ia += RowA4)
                 {
-                    // Sub-views with constant offsets: the backend folds those into the shared loads' immediates.
-                    var fa = sa.SubView(pa, StrideA + 3 * ThreadsM + 1);
-                    var fb = sb.SubView(pb, StrideB + 3 * ThreadsN + 1);
-                    float a0 = fa[0], a1 = fa[ThreadsM], a2 = fa[2 * ThreadsM], a3 = fa[3 * ThreadsM];
-                    float b0 = fb[0], b1 = fb[ThreadsN], b2 = fb[2 * ThreadsN], b3 = fb[3 * ThreadsN];
-                    c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
-                    c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
-                    c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
-                    c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
-                    a0 = fa[StrideA]; a1 = fa[StrideA + ThreadsM]; a2 = fa[StrideA + 2 * ThreadsM]; a3 = fa[StrideA + 3 * ThreadsM];
-                    b0 = fb[StrideB]; b1 = fb[StrideB + ThreadsN]; b2 = fb[StrideB + 2 * ThreadsN]; b3 = fb[StrideB + 3 * ThreadsN];
-                    c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
-                    c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
-                    c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
-                    c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
-                    pa += 2 * StrideA; pb += 2 * StrideB;
+                    Float4 a0 = sa4[ia], a1 = sa4[ia + RowA4 / 2], bv = sb4[ib];
+                    c0 = Float4.Fma(a0.X, bv, c0); c1 = Float4.Fma(a0.Y, bv, c1); c2 = Float4.Fma(a0.Z, bv, c2); c3 = Float4.Fma(a0.W, bv, c3);
+                    c4 = Float4.Fma(a1.X, bv, c4); c5 = Float4.Fma(a1.Y, bv, c5); c6 = Float4.Fma(a1.Z, bv, c6); c7 = Float4.Fma(a1.W, bv, c7);
                 }
-
-                if (more)
-                {
-                    // Buffer 1 - cur was last read in step t - 1, which every thread finished before the last barrier.
-                    int na = (1 - cur) * TileA, nb = (1 - cur) * TileB;
-                    sa[na + SharedA(ta, tid)] = ra0; sa[na + SharedA(ta, tid + GroupSize)] = ra1;
-                    sa[na + SharedA(ta, tid + 2 * GroupSize)] = ra2; sa[na + SharedA(ta, tid + 3 * GroupSize)] = ra3;
-                    sb[nb + SharedB(tb, tid)] = rb0; sb[nb + SharedB(tb, tid + GroupSize)] = rb1;
-                    sb[nb + SharedB(tb, tid + 2 * GroupSize)] = rb2; sb[nb + SharedB(tb, tid + 3 * GroupSize)] = rb3;
-                    Group.Barrier();
-                }
+                Group.Barrier();
             }
         }
 
-        // Epilogue: C = act(alpha * acc + beta * C + bias), bounds-checked.
-        int i0 = row0 + ty, i1 = i0 + ThreadsM, i2 = i0 + 2 * ThreadsM, i3 = i0 + 3 * ThreadsM;
-        int j0 = col0 + tx, j1 = j0 + ThreadsN, j2 = j0 + 2 * ThreadsN, j3 = j0 + 3 * ThreadsN;
-        Epilogue<TAct>(p, c, bias, i0, j0, c00); Epilogue<TAct>(p, c, bias, i0, j1, c01); Epilogue<TAct>(p, c, bias, i0, j2, c02); Epilogue<TAct>(p, c, bias, i0, j3, c03);
-        Epilogue<TAct>(p, c, bias, i1, j0, c10); Epilogue<TAct>(p, c, bias, i1, j1, c11); Epilogue<TAct>(p, c, bias, i1, j2, c12); Epilogue<TAct>(p, c, bias, i1, j3, c13);
-        Epilogue<TAct>(p, c, bias, i2, j0, c20); Epilogue<TAct>(p, c, bias, i2, j1, c21); Epilogue<TAct>(p, c, bias, i2, j2, c22); Epilogue<TAct>(p, c, bias, i2, j3, c23);
-        Epilogue<TAct>(p, c, bias, i3, j0, c30); Epilogue<TAct>(p, c, bias, i3, j1, c31); Epilogue<TAct>(p, c, bias, i3, j2, c32); Epilogue<TAct>(p, c, bias, i3, j3, c33);
+        // Epilogue: rows i, i + 1, i + 2, i + 3 and i + 64, ..., columns j .. j + 3.
+        int i0 = row0 + (ty << 2), j = col0 + (tx << 2);
+        if (t.Splits > 1)
+        {
+            var part = workspace.SubView((long)split * m * n);
+            StorePartial(part, m, n, i0, j, c0); StorePartial(part, m, n, i0 + 1, j, c1);
+            StorePartial(part, m, n, i0 + 2, j, c2); StorePartial(part, m, n, i0 + 3, j, c3);
+            StorePartial(part, m, n, i0 + 64, j, c4); StorePartial(part, m, n, i0 + 65, j, c5);
+            StorePartial(part, m, n, i0 + 66, j, c6); StorePartial(part, m, n, i0 + 67, j, c7);
+            return;
+        }
+        var bj = p.HasBias != 0 ? LoadBias(bias, n, j) : default;
+        EpilogueRow<TAct>(p, c, bj, i0, j, c0); EpilogueRow<TAct>(p, c, bj, i0 + 1, j, c1);
+        EpilogueRow<TAct>(p, c, bj, i0 + 2, j, c2); EpilogueRow<TAct>(p, c, bj, i0 + 3, j, c3);
+        EpilogueRow<TAct>(p, c, bj, i0 + 64, j, c4); EpilogueRow<TAct>(p, c, bj, i0 + 65, j, c5);
+        EpilogueRow<TAct>(p, c, bj, i0 + 66, j, c6); EpilogueRow<TAct>(p, c, bj, i0 + 67, j, c7);
     }
 
-    /// <summary>Element idx (0 .. BlockM * BlockK) of the A slice at (row0, k0); 0 outside A.</summary>
+    /// <summary>
+    /// Stores thread tid's 4 A elements of a slice into As[buffer]: transposed A (K, M) is already k-major, one
+    /// 128-bit store at As[kk][m..m+3]; A (M, K) holds 4 consecutive k of one row, four scalar stores.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float LoadA(ArrayView<float> a, int transA, int m, int k, int row0, int k0, int idx)
+    private static void StoreA<TA>(ArrayView<float> sa, ArrayView<Float4> sa4, int buffer, int tid, Float4 v)
+        where TA : struct, ITranspose
     {
-        int r, kk;
-        if (transA != 0) { r = idx % BlockM; kk = idx / BlockM; } // A stored (K, M): runs of BlockM along M
-        else { kk = idx % BlockK; r = idx / BlockK; }              // A stored (M, K): runs of BlockK along K
-        int i = row0 + r, q = k0 + kk;
-        if (i >= m || q >= k) return 0f;
-        return transA != 0 ? a[q * m + i] : a[i * k + q];
+        if (default(TA).Transposed) { sa4[buffer * TileA4 + tid] = v; return; }
+        int o = buffer * TileA4 * 4 + ((tid & 1) << 2) * BlockM + (tid >> 1);
+        sa[o] = v.X; sa[o + BlockM] = v.Y; sa[o + 2 * BlockM] = v.Z; sa[o + 3 * BlockM] = v.W;
     }
 
-    /// <summary>Element idx (0 .. BlockK * BlockN) of the B slice at (k0, col0); 0 outside B.</summary>
+    /// <summary>Stores thread tid's 4 B elements into Bs[buffer]: B (K, N) with one 128-bit store, B (N, K) with four scalar ones.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float LoadB(ArrayView<float> b, int transB, int n, int k, int col0, int k0, int idx)
+    private static void StoreB<TB>(ArrayView<float> sb, ArrayView<Float4> sb4, int buffer, int tid, Float4 v)
+        where TB : struct, ITranspose
     {
-        int j, kk;
-        if (transB != 0) { kk = idx % BlockK; j = idx / BlockK; } // B stored (N, K): runs of BlockK along K
-        else { j = idx % BlockN; kk = idx / BlockN; }             // B stored (K, N): runs of BlockN along N
-        int col = col0 + j, q = k0 + kk;
-        if (col >= n || q >= k) return 0f;
-        return transB != 0 ? b[col * k + q] : b[q * n + col];
+        if (!default(TB).Transposed) { sb4[buffer * TileB4 + tid] = v; return; }
+        int o = buffer * TileB4 * 4 + ((tid & 1) << 2) * BlockN + (tid >> 1);
+        sb[o] = v.X; sb[o + BlockN] = v.Y; sb[o + 2 * BlockN] = v.Z; sb[o + 3 * BlockN] = v.W;
     }
 
-    /// <summary>Shared offset of A-slice element idx (same numbering as <see cref="LoadA"/>) in As[kk][row].</summary>
+    /// <summary>bias[j .. j + 3], 0 beyond N.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int SharedA(int transA, int idx)
-        => transA != 0 ? idx / BlockM * StrideA + idx % BlockM : idx % BlockK * StrideA + idx / BlockK;
+    private static Float4 LoadBias(ArrayView<float> bias, int n, int j) => new(
+        j < n ? bias[j] : 0f, j + 1 < n ? bias[j + 1] : 0f, j + 2 < n ? bias[j + 2] : 0f, j + 3 < n ? bias[j + 3] : 0f);
 
-    /// <summary>Shared offset of B-slice element idx (same numbering as <see cref="LoadB"/>) in Bs[kk][col].</summary>
+    /// <summary>c[i, j + q] = act(alpha * acc.q + beta * c[i, j + q] + bias.q) for q = 0..3 inside C; C read only when beta != 0.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int SharedB(int transB, int idx)
-        => transB != 0 ? idx % BlockK * StrideB + idx / BlockK : idx / BlockN * StrideB + idx % BlockN;
-
-    /// <summary>c[i, j] = act(alpha * acc + beta * c[i, j] + bias[j]) when (i, j) lies inside C; C is read only when beta != 0.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Epilogue<TAct>(GemmArgs p, ArrayView<float> c, ArrayView<float> bias, int i, int j, float acc)
+    private static void EpilogueRow<TAct>(GemmArgs p, ArrayView<float> c, Float4 bias, int i, int j, Float4 acc)
         where TAct : struct, IActivation
     {
-        if (i >= p.M || j >= p.N) return;
+        if (i >= p.M) return;
         int o = i * p.N + j;
-        float v = p.Alpha * acc;
+        Epilogue<TAct>(p, c, o, j < p.N, acc.X, bias.X);
+        Epilogue<TAct>(p, c, o + 1, j + 1 < p.N, acc.Y, bias.Y);
+        Epilogue<TAct>(p, c, o + 2, j + 2 < p.N, acc.Z, bias.Z);
+        Epilogue<TAct>(p, c, o + 3, j + 3 < p.N, acc.W, bias.W);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Epilogue<TAct>(GemmArgs p, ArrayView<float> c, int o, bool inside, float acc, float bias)
+        where TAct : struct, IActivation
+    {
+        if (!inside) return;
+        float v = p.Alpha * acc + bias;
         if (p.Beta != 0f) v += p.Beta * c[o];
-        if (p.HasBias != 0) v += bias[j];
         c[o] = default(TAct).Forward(v, p.ActAlpha);
     }
 
-    // ---- launcher -----------------------------------------------------------------------------------------------
-
-    /// <summary>
-    /// Launches <see cref="Kernel{TAct}"/> with the epilogue activation <paramref name="act"/>; see
-    /// <see cref="Launch{TAct}"/>.
-    /// </summary>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="act"/> is not a defined <see cref="Activation"/>.</exception>
-    public static void Launch(KernelCache kernels, bool transA, bool transB, int m, int n, int k, float alpha,
-        ArrayView<float> a, ArrayView<float> b, float beta, ArrayView<float> c, ArrayView<float> bias,
-        Activation act, float actAlpha)
+    /// <summary>part[i, j + q] = acc.q for the elements inside (M, N).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StorePartial(ArrayView<float> part, int m, int n, int i, int j, Float4 acc)
     {
-        var v = new LaunchVisitor(kernels, transA, transB, m, n, k, alpha, a, b, beta, c, bias, actAlpha);
-        ActivationMath.Visit(act, ref v);
-    }
-
-    private readonly struct LaunchVisitor(KernelCache kernels, bool transA, bool transB, int m, int n, int k, float alpha,
-        ArrayView<float> a, ArrayView<float> b, float beta, ArrayView<float> c, ArrayView<float> bias, float actAlpha) : IActivationVisitor
-    {
-        public void Visit<TAct>(TAct act) where TAct : struct, IActivation
-            => Launch<TAct>(kernels, transA, transB, m, n, k, alpha, a, b, beta, c, bias, actAlpha);
+        if (i >= m) return;
+        int o = i * n + j;
+        if (j < n) part[o] = acc.X;
+        if (j + 1 < n) part[o + 1] = acc.Y;
+        if (j + 2 < n) part[o + 2] = acc.Z;
+        if (j + 3 < n) part[o + 3] = acc.W;
     }
 
     /// <summary>
-    /// Launches <see cref="Kernel{TAct}"/>: C = act(alpha * op(A) op(B) + beta * C + bias), one launch (none when M or N
-    /// is 0), act being <typeparamref name="TAct"/> with <paramref name="actAlpha"/>. An empty <paramref name="bias"/>
-    /// means no bias. K = 0 gives C = act(beta * C + bias).
+    /// Split-K epilogue: c[i, j] = act(alpha * sum_z workspace[z, i, j] + beta * c[i, j] + bias[j]), the partials added
+    /// in the order z = 0, 1, ..., splits - 1 (deterministic). Index: (X, Y) = (j, i); launch over (N, M).
     /// </summary>
-    public static void Launch<TAct>(KernelCache kernels, bool transA, bool transB, int m, int n, int k, float alpha,
-        ArrayView<float> a, ArrayView<float> b, float beta, ArrayView<float> c, ArrayView<float> bias, float actAlpha)
+    [GpuKernel]
+    public static void SplitKReduceKernel<TAct>(Index2D index, GemmArgs p, int splits, ArrayView<float> workspace,
+        ArrayView<float> c, ArrayView<float> bias)
         where TAct : struct, IActivation
     {
-        if (m == 0 || n == 0) return;
-        if (kernels.Accelerator.MaxNumThreadsPerGroup < GroupSize)
-            throw new NotSupportedException($"Gemm: the kernel needs {GroupSize} threads per group, accelerator '{kernels.Accelerator.Name}' allows {kernels.Accelerator.MaxNumThreadsPerGroup}");
-        bool hasBias = bias.Length > 0;
-        var args = new GemmArgs(m, n, k, transA, transB, alpha, beta, hasBias, actAlpha);
-        // Grid: (ceil(M / BlockM), ceil(N / BlockN)); M goes on x, the dimension with the largest limit (2^31 - 1 on CUDA).
-        int groupsM = (m + BlockM - 1) / BlockM, groupsN = (n + BlockN - 1) / BlockN;
-        var maxGrid = kernels.Accelerator.MaxGridSize;
-        if (groupsM > maxGrid.X || groupsN > maxGrid.Y)
-            throw new NotSupportedException($"Gemm: C ({m}, {n}) needs a grid of ({groupsM}, {groupsN}) groups, accelerator '{kernels.Accelerator.Name}' allows ({maxGrid.X}, {maxGrid.Y})");
-        var config = new KernelConfig(new Index2D(groupsM, groupsN), new Index2D(GroupSize, 1));
-        kernels.Get(Kernel<TAct>, acc => acc.LoadStreamKernel<GemmArgs, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(Kernel<TAct>))
-            // Without a bias the kernel never reads the bias view; c stands in so that no empty view is passed.
-            (config, args, a, b, c, hasBias ? bias : c);
-        kernels.CountLaunch();
+        int j = index.X, i = index.Y;
+        long mn = (long)p.M * p.N, o = (long)i * p.N + j;
+        float s = 0f;
+        for (int z = 0; z < splits; z++) s += workspace[z * mn + o];
+        float v = p.Alpha * s;
+        if (p.Beta != 0f) v += p.Beta * c[o];
+        if (p.HasBias != 0) v += bias[j];
+        c[o] = default(TAct).Forward(v, p.ActAlpha);
     }
 
     // ---- cost ---------------------------------------------------------------------------------------------------
@@ -267,8 +281,9 @@ public static partial class GemmOp
 }
 
 /// <summary>
-/// Scalar arguments of <see cref="GemmOp.Kernel{TAct}"/>, packed in one struct (flags as ints: kernel-friendly). The
-/// activation itself is the kernel's type argument.
+/// Scalar arguments of the GEMM kernels, packed in one struct (flags as ints: kernel-friendly). The activation is the
+/// kernel's type argument; so are the transposes of the fp32 tiled kernels (<see cref="GemmOp.Kernel{TAct}"/> and
+/// its NT, TN, TT siblings), which ignore <see cref="TransA"/> and <see cref="TransB"/>.
 /// </summary>
 public readonly struct GemmArgs(int m, int n, int k, bool transA, bool transB, float alpha, float beta, bool hasBias, float actAlpha)
 {
@@ -290,4 +305,104 @@ public readonly struct GemmArgs(int m, int n, int k, bool transA, bool transB, f
     public readonly int HasBias = hasBias ? 1 : 0;
     /// <summary>The activation's alpha (LeakyReLU slope, ELU scale).</summary>
     public readonly float ActAlpha = actAlpha;
+}
+
+/// <summary>
+/// How <see cref="GemmOp.Kernel{TAct}"/> and its siblings walk K and load: chosen per shape and view by the launcher.
+/// </summary>
+public readonly struct GemmTiling(int tilesK, int tilesPerSplit, int splits, bool vectorA, bool vectorB)
+{
+    /// <summary>K slices of <see cref="GemmOp.BlockK"/> in all: ceil(K / BlockK).</summary>
+    public readonly int TilesK = tilesK;
+    /// <summary>K slices each split multiplies (the last split may get fewer).</summary>
+    public readonly int TilesPerSplit = tilesPerSplit;
+    /// <summary>Splits of K (the grid's z extent); above 1 the kernel writes partial sums to the workspace.</summary>
+    public readonly int Splits = splits;
+    /// <summary>1 when A loads as float4: its contiguous dimension is a multiple of 4 and its view 16-byte aligned.</summary>
+    public readonly int VectorA = vectorA ? 1 : 0;
+    /// <summary>1 when B loads as float4 (same rule as <see cref="VectorA"/>).</summary>
+    public readonly int VectorB = vectorB ? 1 : 0;
+}
+
+/// <summary>A GEMM operand's layout as a type argument, so that each kernel is compiled for one layout.</summary>
+internal interface ITranspose
+{
+    /// <summary>True when the operand is stored transposed: A as (K, M), B as (N, K).</summary>
+    bool Transposed { get; }
+}
+
+/// <summary>A stored (M, K), B stored (K, N).</summary>
+internal readonly struct NoTranspose : ITranspose
+{
+    public bool Transposed => false;
+}
+
+/// <summary>A stored (K, M), B stored (N, K).</summary>
+internal readonly struct Transpose : ITranspose
+{
+    public bool Transposed => true;
+}
+
+/// <summary>Four floats, 16-byte sized and aligned in GPU memory: ILGPU emits 128-bit loads and stores for it.</summary>
+[StructLayout(LayoutKind.Sequential, Size = 16)]
+internal readonly struct Float4(float x, float y, float z, float w)
+{
+    public readonly float X = x, Y = y, Z = z, W = w;
+
+    /// <summary>a * b + c per lane (ptxas contracts each to one FFMA).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Float4 Fma(float a, Float4 b, Float4 c) => new(a * b.X + c.X, a * b.Y + c.Y, a * b.Z + c.Z, a * b.W + c.W);
+}
+
+/// <summary>
+/// One thread's share of loading an operand slice (4 elements per slice), its coordinates fixed for the whole K loop.
+/// K-major operands (A stored (K, M), B stored (K, N)) give each thread 4 consecutive m (or n) of one k row of the
+/// slice; the others (A (M, K), B (N, K)) 4 consecutive k of one row. Elements outside the matrix load as 0.
+/// </summary>
+internal readonly struct TileLoad
+{
+    private readonly bool _kMajor, _vector;
+    private readonly int _offset, _kStride, _kOffset, _lanes, _k;
+
+    /// <param name="kMajor">The operand is stored (K, extent) rather than (extent, K).</param>
+    /// <param name="tid">The thread (0 .. block * BlockK / 4).</param>
+    /// <param name="base0">First row of C (A) or column of C (B) of the block tile.</param>
+    /// <param name="extent">M (A) or N (B).</param>
+    /// <param name="k">K.</param>
+    /// <param name="blockShift">log2(block / 4): 5 for A (BlockM = 128), 4 for B (BlockN = 64).</param>
+    /// <param name="vector">Load the 4 elements as one float4 (host-checked alignment).</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public TileLoad(bool kMajor, int tid, int base0, int extent, int k, int blockShift, bool vector)
+    {
+        _kMajor = kMajor; _vector = vector; _k = k;
+        if (kMajor)
+        {
+            // slice element (kk, q .. q + 3) at (k0 + kk) * extent + base0 + q
+            int kk = tid >> blockShift, q = (tid & ((1 << blockShift) - 1)) << 2;
+            _kOffset = kk; _kStride = extent; _offset = kk * extent + base0 + q; _lanes = extent - base0 - q;
+        }
+        else
+        {
+            // slice element (line, kq .. kq + 3) at (base0 + line) * K + k0 + kq
+            int line = tid >> 1, kq = (tid & 1) << 2;
+            _kOffset = kq; _kStride = 1; _offset = (base0 + line) * k + kq; _lanes = base0 + line < extent ? 4 : 0;
+        }
+    }
+
+    /// <summary>The thread's 4 elements of the slice starting at k0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Float4 Load(ArrayView<float> v, int k0)
+    {
+        int q = k0 + _kOffset, idx = _offset + k0 * _kStride;
+        if (_vector) return q < _k && _lanes > 0 ? v.Cast<Float4>()[idx >> 2] : default;
+        if (_kMajor)
+        {
+            bool inK = q < _k;
+            return new(inK && _lanes > 0 ? v[idx] : 0f, inK && _lanes > 1 ? v[idx + 1] : 0f,
+                inK && _lanes > 2 ? v[idx + 2] : 0f, inK && _lanes > 3 ? v[idx + 3] : 0f);
+        }
+        bool inside = _lanes > 0;
+        return new(inside && q < _k ? v[idx] : 0f, inside && q + 1 < _k ? v[idx + 1] : 0f,
+            inside && q + 2 < _k ? v[idx + 2] : 0f, inside && q + 3 < _k ? v[idx + 3] : 0f);
+    }
 }
