@@ -85,7 +85,7 @@ public static partial class GemmOp
         TiledLauncher<TAct>(kernels, transA, transB)(config, args, tiling, a, b, c, biasView, workspace);
         kernels.CountLaunch();
         if (splits == 1) return;
-        kernels.Get(SplitKReduceKernel<TAct>, x => x.LoadAutoGroupedStreamKernel<Index2D, GemmArgs, int, ArrayView<float>, ArrayView<float>, ArrayView<float>>(SplitKReduceKernel<TAct>))
+        kernels.Get(SplitKReduceKernel<TAct>, static x => x.LoadAutoGroupedStreamKernel<Index2D, GemmArgs, int, ArrayView<float>, ArrayView<float>, ArrayView<float>>(SplitKReduceKernel<TAct>))
             (new Index2D(n, m), args, splits, workspace, c, biasView);
         kernels.CountLaunch();
     }
@@ -93,19 +93,16 @@ public static partial class GemmOp
     /// <summary>The view's offset in its buffer, in bytes (a constrained call: no boxing, no allocation).</summary>
     private static long IndexInBytes<TView>(TView view) where TView : IContiguousArrayView => view.IndexInBytes;
 
+    // Static lambdas, no captures: a warm launch allocates nothing.
     private static Action<KernelConfig, GemmArgs, GemmTiling, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>
         TiledLauncher<TAct>(KernelCache kernels, bool transA, bool transB) where TAct : struct, IActivation
-    {
-        Action<GemmArgs, GemmTiling, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>> kernel =
-            (transA, transB) switch
-            {
-                (false, false) => Kernel<TAct>,
-                (false, true) => KernelNT<TAct>,
-                (true, false) => KernelTN<TAct>,
-                _ => KernelTT<TAct>,
-            };
-        return kernels.Get(kernel, x => x.LoadStreamKernel(kernel));
-    }
+        => (transA, transB) switch
+        {
+            (false, false) => kernels.Get(Kernel<TAct>, static x => x.LoadStreamKernel<GemmArgs, GemmTiling, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(Kernel<TAct>)),
+            (false, true) => kernels.Get(KernelNT<TAct>, static x => x.LoadStreamKernel<GemmArgs, GemmTiling, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(KernelNT<TAct>)),
+            (true, false) => kernels.Get(KernelTN<TAct>, static x => x.LoadStreamKernel<GemmArgs, GemmTiling, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(KernelTN<TAct>)),
+            _ => kernels.Get(KernelTT<TAct>, static x => x.LoadStreamKernel<GemmArgs, GemmTiling, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(KernelTT<TAct>)),
+        };
 
     // Split-K partial sums: one growable buffer per accelerator (kernel cache), reused by every GEMM on its stream.
     // Work on one stream runs in order, so a GEMM never overwrites partials another is still reading.

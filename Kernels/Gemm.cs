@@ -45,14 +45,14 @@ public static partial class GemmOp
     // its 8 values of A and 4 of B as three 128-bit shared loads (LDS.128): a warp's B loads are 8 consecutive
     // float4 (one conflict-free wavefront), its A loads 4 distinct float4 broadcast to 8 lanes each; then 32 FMAs.
     // Shared tiles are k-major (As[kk][m], Bs[kk][n]) and double-buffered: slice t + 1 is loaded from global memory
-    // into registers while slice t is multiplied, then stored into the other buffer: one barrier per slice.
+    // and stored into the other buffer, then slice t is multiplied: one barrier per slice.
     // Global loads are 128-bit (LDG.E.128) when the operand's contiguous dimension is a multiple of 4 and the view
     // starts 16-byte aligned (GemmTiling.VectorA/B); otherwise the same four elements load one by one. Out-of-range
     // elements load as 0, so any M, N, K works. The transposes are type arguments (NoTranspose, Transpose), so each of
     // the four kernels holds only its own load code; all index math except the slice's k offset is hoisted out of
     // the K loop, and every division or remainder is by a power of two (a shift or a mask).
     //
-    // Split-K (skinny shapes, see ChooseTiling): grid z = split; split z multiplies K slices [z * TilesPerSplit,
+    // Split-K (skinny shapes, see ChooseSplit): grid z = split; split z multiplies K slices [z * TilesPerSplit,
     // (z + 1) * TilesPerSplit) and writes its raw partial product to workspace[z][M][N]; SplitKReduceKernel then
     // adds the partials in the fixed order z = 0, 1, ... and applies the epilogue. No atomics: the result is the
     // same on every run, and beta = 1 accumulates into C exactly once (the gradient contract).
@@ -132,7 +132,7 @@ public static partial class GemmOp
         int tileBegin = split * t.TilesPerSplit;
         int tileEnd = XMath.Min(tileBegin + t.TilesPerSplit, t.TilesK);
 
-        // Per-thread load coordinates, fixed for the whole K loop (see LoadA/LoadB for the element each covers).
+        // Per-thread load coordinates, fixed for the whole K loop (see TileLoad for the elements each covers).
         var la = new TileLoad(default(TA).Transposed, tid, row0, m, k, 5, t.VectorA != 0);
         var lb = new TileLoad(!default(TB).Transposed, tid, col0, n, k, 4, t.VectorB != 0);
         bool loadsB = tid < LoadersB;
@@ -159,8 +159,8 @@ public static partial class GemmOp
                     if (loadsB) StoreB<TB>(sb, sb4, 1 - cur, tid, lb.Load(b, k0));
                 }
 
-                // One k step per iteration, not unrolled: 12 fragment registers live (unrolled, ptxas hoists all 24
-                // shared loads of the slice and needs ~160 registers: a quarter of the occupancy).
+                // One k step per iteration: 32 FFMAs per 3 LDS.128. Not unrolled: unrolled twice, ptxas hoists 6 shared
+                // loads and needs 70 registers (occupancy 0.375); fully, it hoists all 24 and needs ~160.
                 int ia = cur * TileA4 + ty, ib = cur * TileB4 + tx, end = ib + TileB4;
                 for (; ib < end; ib += RowB4, ia += RowA4)
                 {
