@@ -368,3 +368,62 @@ public sealed class Tf32SassTests(PtxCompilerFixture fixture) : IClassFixture<Pt
         }
     }
 }
+
+/// <summary>The <c>--math</c> option of <c>Bench gemm</c> and <c>Bench train</c>, driven in-process.</summary>
+[Collection(nameof(ConsoleCollection))]
+public sealed class MathOptionCommandTests
+{
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var (oldOut, oldErr) = (Console.Out, Console.Error);
+        var (o, e) = (new StringWriter(), new StringWriter());
+        Console.SetOut(o);
+        Console.SetError(e);
+        try { return (GpuNet.Bench.BenchApp.Run(args), o.ToString(), e.ToString()); }
+        finally
+        {
+            Console.SetOut(oldOut);
+            Console.SetError(oldErr);
+        }
+    }
+
+    /// <summary>A small TF32 case on the simulator: checked against the TF32 reference, and cuBLAS is said to be CUDA-only.</summary>
+    [Fact]
+    public void GemmRunsInTf32OnTheSimulator()
+    {
+        var (code, output, err) = Run("gemm", "--device", "ilgpu-cpu", "--sizes", "40", "--trans", "NT", "--math", "tf32", "--reps", "1", "--warmup", "0", "--check", "64");
+        Assert.True(code == 0, $"exit {code}\n{output}\n{err}");
+        Assert.Contains("math: tf32", output);
+        Assert.Contains("cuBLAS TF32 comparison: CUDA devices only", output);
+        Assert.Contains("NT n=40", output);
+    }
+
+    [Fact]
+    public void GemmOnCpuSaysItStaysFp32()
+    {
+        var (code, output, err) = Run("gemm", "--device", "cpu", "--sizes", "16", "--math", "tf32", "--reps", "1", "--warmup", "0");
+        Assert.True(code == 0, $"exit {code}\n{output}\n{err}");
+        Assert.Contains("math: tf32 requested, but the cpu device computes in fp32", output);
+    }
+
+    [Theory]
+    [InlineData("gemm", "--sizes", "16")]
+    [InlineData("train", "digits-mlp")]
+    public void BadMathIsAUsageError(params string[] command)
+    {
+        var (code, _, err) = Run([.. command, "--device", "cpu", "--math", "fp16"]);
+        Assert.Equal(2, code);
+        Assert.Contains("--math: 'fp16' is not a math mode; expected fp32 or tf32", err);
+    }
+
+    [Fact]
+    public void TrainRecordsTheMathItUsed()
+    {
+        using var dir = new TempDir();
+        var (code, output, err) = Run("train", "digits-mlp", "--epochs", "1", "--quiet", "--device", "cpu", "--math", "tf32", "--json", dir.File("s.json"));
+        Assert.True(code == 0, $"exit {code}\n{output}\n{err}");
+        Assert.Contains("| math fp32 |", output); // the cpu device computes in fp32 whatever --math says
+        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(dir.File("s.json")));
+        Assert.Equal("fp32", json.RootElement.GetProperty("math").GetString());
+    }
+}
