@@ -89,8 +89,7 @@ public static class GemmTf32Op
         int wm = (warp >> 1) * WarpM, wn = (warp & 1) * WarpN;
         int m = p.M, n = p.N, k = p.K, ta = p.TransA, tb = p.TransB;
 
-        MmaC c00 = default, c01 = default, c02 = default, c03 = default; // MMA tile (0, j) of the warp tile
-        MmaC c10 = default, c11 = default, c12 = default, c13 = default; // MMA tile (1, j)
+        var acc = default(WarpTile); // 32 floats per lane, in registers
 
         Slice ra = default, rb = default;
         if (k > 0) { ra = LoadA(a, ta, m, k, row0, 0, tid); rb = LoadB(b, tb, n, k, col0, 0, tid); }
@@ -105,27 +104,41 @@ public static class GemmTf32Op
                 ra = LoadA(a, ta, m, k, row0, k0 + BlockK, tid);
                 rb = LoadB(b, tb, n, k, col0, k0 + BlockK, tid);
             }
-            for (int kk = 0; kk < BlockK; kk += 8)
-            {
-                var a0 = FragmentA(sa, wm, kk, g, t);
-                var a1 = FragmentA(sa, wm + 16, kk, g, t);
-                var b0 = FragmentB(sb, wn, kk, g, t);
-                var b1 = FragmentB(sb, wn + 8, kk, g, t);
-                var b2 = FragmentB(sb, wn + 16, kk, g, t);
-                var b3 = FragmentB(sb, wn + 24, kk, g, t);
-                Mma.M16N8K8Tf32(ref c00, a0, b0, exchange, lane); Mma.M16N8K8Tf32(ref c01, a0, b1, exchange, lane);
-                Mma.M16N8K8Tf32(ref c02, a0, b2, exchange, lane); Mma.M16N8K8Tf32(ref c03, a0, b3, exchange, lane);
-                Mma.M16N8K8Tf32(ref c10, a1, b0, exchange, lane); Mma.M16N8K8Tf32(ref c11, a1, b1, exchange, lane);
-                Mma.M16N8K8Tf32(ref c12, a1, b2, exchange, lane); Mma.M16N8K8Tf32(ref c13, a1, b3, exchange, lane);
-            }
+            // The slice's two k-steps, written out: ILGPU does not unroll loops, and a loop here costs a counter,
+            // a compare and a branch per 8 MMAs.
+            KStep(ref acc, sa, sb, wm, wn, 0, g, t, exchange, lane);
+            KStep(ref acc, sa, sb, wm, wn, 8, g, t, exchange, lane);
             Group.Barrier(); // the slice is overwritten next iteration
         }
 
         int i0 = row0 + wm + g, i1 = i0 + 16, j0 = col0 + wn + 2 * t;
-        Epilogue<TAct>(p, c, bias, i0, j0, c00); Epilogue<TAct>(p, c, bias, i0, j0 + 8, c01);
-        Epilogue<TAct>(p, c, bias, i0, j0 + 16, c02); Epilogue<TAct>(p, c, bias, i0, j0 + 24, c03);
-        Epilogue<TAct>(p, c, bias, i1, j0, c10); Epilogue<TAct>(p, c, bias, i1, j0 + 8, c11);
-        Epilogue<TAct>(p, c, bias, i1, j0 + 16, c12); Epilogue<TAct>(p, c, bias, i1, j0 + 24, c13);
+        Epilogue<TAct>(p, c, bias, i0, j0, acc.C00); Epilogue<TAct>(p, c, bias, i0, j0 + 8, acc.C01);
+        Epilogue<TAct>(p, c, bias, i0, j0 + 16, acc.C02); Epilogue<TAct>(p, c, bias, i0, j0 + 24, acc.C03);
+        Epilogue<TAct>(p, c, bias, i1, j0, acc.C10); Epilogue<TAct>(p, c, bias, i1, j0 + 8, acc.C11);
+        Epilogue<TAct>(p, c, bias, i1, j0 + 16, acc.C12); Epilogue<TAct>(p, c, bias, i1, j0 + 24, acc.C13);
+    }
+
+    /// <summary>A warp tile's accumulators: MMA tile (i, j) at rows 16 i, columns 8 j of the 32 x 32 warp tile.</summary>
+    private struct WarpTile
+    {
+        public MmaC C00, C01, C02, C03, C10, C11, C12, C13;
+    }
+
+    /// <summary>One k-step (8 of the slice's 16) of the warp tile: 2 A fragments, 4 B fragments, 8 MMAs.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void KStep(ref WarpTile acc, ArrayView<uint> sa, ArrayView<uint> sb, int wm, int wn, int kk, int g, int t,
+        ArrayView<uint> exchange, int lane)
+    {
+        var a0 = FragmentA(sa, wm, kk, g, t);
+        var a1 = FragmentA(sa, wm + 16, kk, g, t);
+        var b0 = FragmentB(sb, wn, kk, g, t);
+        var b1 = FragmentB(sb, wn + 8, kk, g, t);
+        var b2 = FragmentB(sb, wn + 16, kk, g, t);
+        var b3 = FragmentB(sb, wn + 24, kk, g, t);
+        Mma.M16N8K8Tf32(ref acc.C00, a0, b0, exchange, lane); Mma.M16N8K8Tf32(ref acc.C01, a0, b1, exchange, lane);
+        Mma.M16N8K8Tf32(ref acc.C02, a0, b2, exchange, lane); Mma.M16N8K8Tf32(ref acc.C03, a0, b3, exchange, lane);
+        Mma.M16N8K8Tf32(ref acc.C10, a1, b0, exchange, lane); Mma.M16N8K8Tf32(ref acc.C11, a1, b1, exchange, lane);
+        Mma.M16N8K8Tf32(ref acc.C12, a1, b2, exchange, lane); Mma.M16N8K8Tf32(ref acc.C13, a1, b3, exchange, lane);
     }
 
     /// <summary>The <see cref="PerThread"/> slice elements one thread moves (registers, not an array).</summary>
