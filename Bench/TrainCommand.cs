@@ -39,9 +39,10 @@ internal static class TrainCommand
         var json = new Option<string?>("--json") { Description = "write a JSON summary to this path" };
         var resume = new Option<string?>("--resume") { Description = "continue from a checkpoint written by --out (last.safetensors)" };
         var quiet = new Option<bool>("--quiet") { Description = "no progress bar, plain lines only" };
+        var math = GemmCommand.MathOption();
         var cmd = new Command("train", "Train a preset network on real data and report accuracy, throughput and MFU.")
         {
-            preset, device, epochs, batch, optimizer, lr, schedule, wd, l1, l2, dropout, patience, seed, outDir, json, resume, quiet,
+            preset, device, epochs, batch, optimizer, lr, schedule, wd, l1, l2, dropout, patience, seed, outDir, json, resume, quiet, math,
         };
         cmd.SetAction(p => Cli.Guard(() =>
         {
@@ -62,7 +63,9 @@ internal static class TrainCommand
                 Seed = p.GetValue(seed) ?? d.Seed,
             };
             var options = new TrainRunOptions(pr, s, p.GetValue(device), p.GetValue(outDir), p.GetValue(json), p.GetValue(resume), p.GetValue(quiet));
+            var mathMode = GemmCommand.ParseMath(p.GetValue(math));
             using var dev = Cli.OpenDevice(options.Device);
+            if (mathMode is { } mm) dev.MathMode = mm;
             return TrainRun.Run(dev, options, Console.Out);
         }));
         return cmd;

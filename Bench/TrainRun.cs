@@ -33,7 +33,7 @@ internal static class TrainRun
         var summary = model.Summary();
         double flopsPerSample = summary.TrainingFlopsPerSample;
 
-        log.WriteLine(string.Create(Inv, $"GpuNet train {preset.Name} | device {device.Name} ({device.Info.Description}) | {model.ParameterCount:N0} parameters, {flopsPerSample / 1e6:F2} MFLOP/sample (train) | {summary.LaunchesPerTrainingStep} launches/step"));
+        log.WriteLine(string.Create(Inv, $"GpuNet train {preset.Name} | device {device.Name} ({device.Info.Description}) | math {MathName(device)} | {model.ParameterCount:N0} parameters, {flopsPerSample / 1e6:F2} MFLOP/sample (train) | {summary.LaunchesPerTrainingStep} launches/step"));
         string peakText = peak is double pk ? string.Create(Inv, $" | host FMA peak {pk / 1e9:F0} GFLOP/s") : "";
         log.WriteLine(string.Create(Inv, $"data: train {data.Train.Count}, validation {data.Validation?.Count ?? 0}, test {data.Test?.Count ?? 0} | batch {s.BatchSize}, {s.Epochs} epochs, {s.Optimizer} lr {s.LearningRate:G4}, schedule {s.Schedule}, seed {s.Seed}{peakText}"));
 
@@ -92,6 +92,7 @@ internal static class TrainRun
             {
                 ["preset"] = preset.Name,
                 ["device"] = device.Name,
+                ["math"] = MathName(device),
                 ["seed"] = s.Seed,
                 ["epochs_run"] = fit.History.Count,
                 ["best_epoch"] = fit.BestEpoch,
@@ -159,6 +160,9 @@ internal static class TrainRun
             rows.Add(new JsonArray(Enumerable.Range(0, m.GetLength(1)).Select(j => (JsonNode)JsonValue.Create(m[i, j])).ToArray()));
         return rows;
     }
+
+    /// <summary>The GEMM precision the run used: tf32 only where the device honours it (not on the cpu device).</summary>
+    private static string MathName(Device device) => device.MathMode == MatmulMath.Tf32 && !device.IsHost ? "tf32" : "fp32";
 
     private static string Pct(double? v) => v is double d ? d.ToString("P2", Inv) : "-";
     private static string Num(double? v) => v is double d ? d.ToString("F4", Inv) : "-";

@@ -19,6 +19,18 @@ public enum DeviceKind
     OpenCL,
 }
 
+/// <summary>
+/// Precision of a device's float32 matrix multiplies, as PyTorch's <c>allow_tf32</c>: <see cref="Fp32"/> (the default)
+/// or <see cref="Tf32"/>, which rounds A and B to TF32 (10-bit mantissa) and runs them on tensor cores.
+/// </summary>
+public enum MatmulMath
+{
+    /// <summary>float32 products and sums throughout.</summary>
+    Fp32,
+    /// <summary>GEMM operands rounded to TF32 (<c>cvt.rna</c>), products and sums in float32: tensor cores on CUDA sm_80+.</summary>
+    Tf32,
+}
+
 /// <summary>What a device's hardware is: decides whether <c>auto</c> may pick it.</summary>
 public enum DeviceHardware
 {
@@ -55,6 +67,9 @@ public sealed partial class Device : IDisposable
     /// <summary>Environment variable that selects the device when none is named.</summary>
     public const string EnvironmentVariable = "GPUNET_DEVICE";
 
+    /// <summary>Environment variable with the default <see cref="MatmulMath"/> of new devices: <c>fp32</c> or <c>tf32</c>.</summary>
+    public const string MathEnvironmentVariable = "GPUNET_MATH";
+
     private readonly Backend _backend;
     private readonly Dictionary<long, Stack<DeviceBuffer>> _pool = new();
     private readonly object _poolLock = new();
@@ -63,10 +78,46 @@ public sealed partial class Device : IDisposable
     // The host backend when there is no accelerator; otherwise the ILGPU backend, which takes over the context too.
     private Device(DeviceInfo info, Context? context, Accelerator? accelerator)
     {
+        // First, so that a bad GPUNET_MATH fails before a backend exists (the caller disposes the context).
+        _mathMode = ParseMathMode(Environment.GetEnvironmentVariable(MathEnvironmentVariable), MathEnvironmentVariable) ?? MatmulMath.Fp32;
         Info = info;
         _backend = accelerator is null ? new HostBackend()
             : new IlgpuBackend(this, context ?? throw new ArgumentNullException(nameof(context), $"device '{info.Name}': an accelerator needs its ILGPU context"), accelerator);
         Counters = new DeviceCounters(_backend);
+    }
+
+    private MatmulMath _mathMode;
+
+    /// <summary>
+    /// Precision of <see cref="Gemm"/> (and of the layers built on it) on this device; default from
+    /// <c>GPUNET_MATH</c>, else <see cref="MatmulMath.Fp32"/>. <see cref="MatmulMath.Tf32"/> runs the TF32 tensor-core
+    /// GEMM on every ILGPU device (<c>cuda</c> sm_80+: <c>mma.sync</c>; <c>ilgpu-cpu</c> and <c>opencl</c>: the same
+    /// kernel with an exact software model of the instruction). The <c>cpu</c> device always computes in float32:
+    /// there the setting is kept but has no effect. Convolutions compute in float32 whatever the mode.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Set to a value that is not a defined <see cref="MatmulMath"/>.</exception>
+    public MatmulMath MathMode
+    {
+        get => _mathMode;
+        set => _mathMode = Enum.IsDefined(value) ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), value, $"MathMode: expected {string.Join(" or ", Enum.GetNames<MatmulMath>())}, got {(int)value}");
+    }
+
+    /// <summary>
+    /// Parses a math mode name, <c>fp32</c> or <c>tf32</c> (case-insensitive, surrounding blanks ignored); null or
+    /// empty gives null (no choice made). <paramref name="source"/> names where the value came from (an environment
+    /// variable, a command-line option) in the error.
+    /// </summary>
+    /// <exception cref="ArgumentException">Any other value; the message names the source, the allowed values and the value.</exception>
+    public static MatmulMath? ParseMathMode(string? value, string source)
+    {
+        if (string.IsNullOrWhiteSpace(value)) return null;
+        return value.Trim().ToLowerInvariant() switch
+        {
+            "fp32" => MatmulMath.Fp32,
+            "tf32" => MatmulMath.Tf32,
+            _ => throw new ArgumentException($"{source}: '{value}' is not a math mode; expected fp32 or tf32", source),
+        };
     }
 
     /// <summary>Name, kind and properties.</summary>

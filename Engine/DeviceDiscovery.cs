@@ -103,7 +103,7 @@ public sealed partial class Device
     }
 
     internal static Context CreateContext()
-        => Context.Create(b => b.Default().EnableAlgorithms().Math(MathMode.Default).Optimize(OptimizationLevel.O2));
+        => Context.Create(b => b.Default().EnableAlgorithms().Math(ILGPU.MathMode.Default).Optimize(OptimizationLevel.O2));
 
     /// <summary>
     /// The CPU accelerator's shape: warp 4, up to 256 threads per group (the GEMM's 16x16 thread tile), 1 multiprocessor.

@@ -14,6 +14,23 @@ public readonly record struct Tol(double Atol, double Rtol)
     public static readonly Tol Reduction = new(1e-5, 1e-5);
     /// <summary>GEMM with inputs in [-1, 1]; the absolute part grows with sqrt(K) (see <see cref="ForGemm"/>).</summary>
     public static Tol ForGemm(int k) => new(2e-6 * Math.Sqrt(Math.Max(k, 1)) * 4, 1e-5);
+    /// <summary>
+    /// TF32 GEMM against its float64 reference (<c>GemmTf32Op.Reference</c>), which rounds A and B to TF32 itself: the
+    /// TF32 rounding of the inputs is then exact on both sides and what remains is the float32 accumulation. Products
+    /// of two TF32 values (11 x 11 significant bits) are exact in float32, so the error is that of K float32 additions,
+    /// as for the float32 GEMM (<see cref="ForGemm"/>), doubled because the tensor cores' summation order and rounding
+    /// of the partial sums are unspecified (truncation costs up to 1 ulp per addition where round-to-nearest costs 1/2).
+    /// A float32 kernel answering here would miss by the inputs' rounding, about 2^-12 sqrt(K) for inputs in [-1, 1],
+    /// several times this bound (GemmTf32Tests checks that the bound tells the two apart).
+    /// </summary>
+    public static Tol ForGemmTf32(int k) => new(2 * ForGemm(k).Atol, ForGemm(k).Rtol);
+    /// <summary><see cref="ForGemmTf32"/> followed by an activation, as <see cref="ForGemmEpilogue"/>.</summary>
+    public static Tol ForGemmTf32Epilogue(int k) => new(1.13 * ForGemmTf32(k).Atol + Activation.Atol, Math.Max(ForGemmTf32(k).Rtol, Activation.Rtol));
+    /// <summary>
+    /// A tiny MLP trained a few steps with TF32 GEMMs against the same run in float32: the TF32 rounding of activations
+    /// and weights (relative 2^-11 = 4.9e-4 per operand) perturbs every step's update by a comparable relative amount.
+    /// </summary>
+    public static readonly Tol Tf32Training = new(2e-3, 2e-2);
     /// <summary>float32 analytic backward against float64 central finite differences.</summary>
     public static readonly Tol FiniteDifference = new(1e-4, 2e-3);
     /// <summary>Whole-model gradients of two float32 backends (different summation orders in GEMM and reductions).</summary>

@@ -89,9 +89,15 @@ internal sealed class IlgpuBackend : Backend
 
     // ---- GEMM and convolutions ------------------------------------------------------------------------------------
 
+    // The device's math mode picks the kernel: TF32 tensor cores (a software model of them off CUDA) or float32.
     public override void Gemm(bool transA, bool transB, int m, int n, int k, float alpha, Tensor a, Tensor b, float beta, Tensor c,
         Tensor? bias, Activation activation, float activationAlpha)
-        => GemmOp.Launch(Kernels, transA, transB, m, n, k, alpha, a.View, b.View, beta, c.View, bias?.View ?? default, activation, activationAlpha);
+    {
+        if (_device.MathMode == MatmulMath.Tf32)
+            GemmTf32Op.Launch(Kernels, transA, transB, m, n, k, alpha, a.View, b.View, beta, c.View, bias?.View ?? default, activation, activationAlpha);
+        else
+            GemmOp.Launch(Kernels, transA, transB, m, n, k, alpha, a.View, b.View, beta, c.View, bias?.View ?? default, activation, activationAlpha);
+    }
 
     // Convolutions: one sample's im2col matrix (C R S, P Q) as workspace.
     public override void Conv2dForward(in Conv2dShape s, Tensor x, Tensor w, Tensor? b, Tensor y)
