@@ -191,16 +191,13 @@ public static partial class Conv2dOp
         var acc = default(Acc);
         float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, b0 = 0f, b1 = 0f, b2 = 0f, b3 = 0f;
         // Iteration t stores slice t - 1 (loaded last iteration), loads slice t into registers, then multiplies slice
-        // t - 1: the loads' latency hides behind the FMAs. Buffer parity t - 1: the barrier after the store also
-        // separates it from the reads of slice t - 3 (same buffer), finished before the previous barrier.
+        // t - 1: the loads' latency hides behind the FMAs. Buffer parity t - 1: the store comes after the reads of slice
+        // t - 3 (same buffer), which finished before the previous iteration's barrier.
         for (int t = 0; t <= tiles; t++)
         {
             int buf = (t - 1) & 1;
-            if (t > 0)
-            {
-                Store(sa, sb, buf, tid, a0, a1, a2, a3, b0, b1, b2, b3);
-                Group.Barrier();
-            }
+            if (t > 0) Store(sa, sb, buf, tid, a0, a1, a2, a3, b0, b1, b2, b3);
+            Group.Barrier();                  // outside the branch: PoCL 6 miscompiles barriers in branches
             if (t < tiles)
             {
                 int k0 = t * BlockK;
@@ -304,11 +301,8 @@ public static partial class Conv2dOp
         for (int t = 0; t <= tiles; t++)      // the forward's pipeline: store t - 1, load t, multiply t - 1
         {
             int buf = (t - 1) & 1;
-            if (t > 0)
-            {
-                Store(sa, sb, buf, tid, a0, a1, a2, a3, b0, b1, b2, b3);
-                Group.Barrier();
-            }
+            if (t > 0) Store(sa, sb, buf, tid, a0, a1, a2, a3, b0, b1, b2, b3);
+            Group.Barrier();                  // outside the branch: PoCL 6 miscompiles barriers in branches
             if (t < tiles)
             {
                 int k0 = t * BlockK;
@@ -433,11 +427,8 @@ public static partial class Conv2dOp
         for (int t = t0; t <= t1; t++)        // the forward's pipeline: store t - 1, load t, multiply t - 1
         {
             int buf = (t - 1) & 1;
-            if (t > t0)
-            {
-                Store(sa, sb, buf, tid, a0, a1, a2, a3, b0, b1, b2, b3);
-                Group.Barrier();
-            }
+            if (t > t0) Store(sa, sb, buf, tid, a0, a1, a2, a3, b0, b1, b2, b3);
+            Group.Barrier();                  // outside the branch: PoCL 6 miscompiles barriers in branches
             if (t < t1)
             {
                 int k0 = t * BlockK;
@@ -500,21 +491,19 @@ public static partial class Conv2dOp
             }
         }
 
-        // db: the first column block sums each row's 16 lanes in shared memory, in lane order (a group-uniform branch).
-        if (a.HasBias != 0 && col0 == 0)
+        // db: the first column block sums each row's 16 lanes in shared memory, in lane order. Every group takes part
+        // in the barriers (a barrier inside a branch, even a group-uniform one, miscompiles on PoCL 6).
+        Group.Barrier();                      // every thread is done reading the last slice
+        sa[row * 16 + lane] = s0; sa[(row + 16) * 16 + lane] = s1;
+        sa[(row + 32) * 16 + lane] = s2; sa[(row + 48) * 16 + lane] = s3;
+        Group.Barrier();
+        if (a.HasBias != 0 && col0 == 0 && tid < BlockM && row0 + tid < a.Kg)
         {
-            Group.Barrier();                  // every thread is done reading the last slice
-            sa[row * 16 + lane] = s0; sa[(row + 16) * 16 + lane] = s1;
-            sa[(row + 32) * 16 + lane] = s2; sa[(row + 48) * 16 + lane] = s3;
-            Group.Barrier();
-            if (tid < BlockM && row0 + tid < a.Kg)
-            {
-                float sum = 0f;
-                for (int l = 0; l < 16; l++) sum += sa[tid * 16 + l];
-                int k = g * a.Kg + row0 + tid;
-                if (direct) db[k] += sum;
-                else ws[split * a.SplitStride + s.K * a.CgRS + k] = sum;
-            }
+            float sum = 0f;
+            for (int l = 0; l < 16; l++) sum += sa[tid * 16 + l];
+            int k = g * a.Kg + row0 + tid;
+            if (direct) db[k] += sum;
+            else ws[split * a.SplitStride + s.K * a.CgRS + k] = sum;
         }
     }
 
@@ -540,9 +529,10 @@ public static partial class Conv2dOp
     [GpuKernel]
     public static void SplitReduceKernel(Index1D i, ImplicitConvArgs a, ArrayView<float> ws, ArrayView<float> dw, ArrayView<float> db)
     {
+        int weights = a.S.K * a.CgRS;
+        if (i >= weights + a.HasBias * a.S.K) return;
         float sum = 0f;
         for (int z = 0; z < a.Splits; z++) sum += ws[z * a.SplitStride + i];
-        int weights = a.S.K * a.CgRS;
         if (i < weights) dw[i] += sum;
         else db[i - weights] += sum;
     }
