@@ -112,7 +112,9 @@ public static partial class Conv2dOp
     private const int StrideB = BlockN + 16;
     private const int TileA = BlockK * StrideA;
     private const int TileB = BlockK * StrideB;
-    private const int Outside = int.MinValue / 2;     // an offset that fails every bounds test, even after adding a tap offset
+    // A row or column offset that fails every bounds test, even after adding a tap offset or another Outside. Positive:
+    // ILGPU 1.5.3's OpenCL backend prints a negative constant in a select as an unsigned literal (a clang warning).
+    private const int Outside = int.MaxValue / 2;
 
     /// <summary>The 16 accumulators of a 4x4 thread tile (rows ty + 16 r, columns tx + 16 c).</summary>
     private struct Acc
@@ -159,7 +161,7 @@ public static partial class Conv2dOp
     /// <summary>x[o] when 0 &lt;= h &lt; H and 0 &lt;= w &lt; W, else 0.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Tap(ArrayView<float> x, int o, int h, int w, int height, int width)
-        => (uint)h < (uint)height && (uint)w < (uint)width ? x[o] : 0f;
+        => h >= 0 && h < height && w >= 0 && w < width ? x[o] : 0f;
 
     // ---- forward ----------------------------------------------------------------------------------------------------
 
@@ -224,8 +226,8 @@ public static partial class Conv2dOp
         }
 
         // Epilogue: y[n, g Kg + m, p, q] = acc + b[g Kg + m]; thread (row, lane) owns rows row + 16 r, columns lane + 16 c.
-        int y0 = OutputColumn(a, col0 + lane), y1 = OutputColumn(a, col0 + lane + 16);
-        int y2 = OutputColumn(a, col0 + lane + 32), y3 = OutputColumn(a, col0 + lane + 48);
+        int j0 = col0 + lane;
+        int y0 = OutputColumn(a, j0), y1 = OutputColumn(a, j0 + 16), y2 = OutputColumn(a, j0 + 32), y3 = OutputColumn(a, j0 + 48);
         for (int r = 0; r < 4; r++)
         {
             int m = row0 + row + Threads1D * r;
@@ -236,10 +238,10 @@ public static partial class Conv2dOp
             float v1 = r == 0 ? acc.C01 : r == 1 ? acc.C11 : r == 2 ? acc.C21 : acc.C31;
             float v2 = r == 0 ? acc.C02 : r == 1 ? acc.C12 : r == 2 ? acc.C22 : acc.C32;
             float v3 = r == 0 ? acc.C03 : r == 1 ? acc.C13 : r == 2 ? acc.C23 : acc.C33;
-            if (y0 >= 0) y[y0 + ro] = v0 + bias;
-            if (y1 >= 0) y[y1 + ro] = v1 + bias;
-            if (y2 >= 0) y[y2 + ro] = v2 + bias;
-            if (y3 >= 0) y[y3 + ro] = v3 + bias;
+            if (j0 < a.NPQ) y[y0 + ro] = v0 + bias;
+            if (j0 + 16 < a.NPQ) y[y1 + ro] = v1 + bias;
+            if (j0 + 32 < a.NPQ) y[y2 + ro] = v2 + bias;
+            if (j0 + 48 < a.NPQ) y[y3 + ro] = v3 + bias;
         }
     }
 
@@ -259,12 +261,12 @@ public static partial class Conv2dOp
         h0 = j < a.NPQ ? h : Outside;
     }
 
-    /// <summary>Offset n K P Q + p Q + q of output column j = (n, p, q) in y (channel 0), or -1 past N P Q.</summary>
+    /// <summary>Offset n K P Q + p Q + q of output column j = (n, p, q) in y (channel 0).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int OutputColumn(in ImplicitConvArgs a, int j)
     {
         int n = a.DivPQ.Div(j);
-        return j < a.NPQ ? n * a.S.K * a.PQ + (j - n * a.PQ) : -1;
+        return n * a.S.K * a.PQ + (j - n * a.PQ);
     }
 
     // ---- backward data ----------------------------------------------------------------------------------------------
@@ -319,7 +321,7 @@ public static partial class Conv2dOp
                     if (rowsLeft > 48) a3 = w[o + 3 * aStep];
                 }
                 // Depth index (k, r, s) of B row k0 + row; past the depth, dh pushes every tap out of range.
-                int kb = k0 + row, dh = int.MaxValue / 2, dw = 0, ko = 0;
+                int kb = k0 + row, dh = Outside, dw = 0, ko = 0;
                 if (kb < depth)
                 {
                     int k = a.DivRS.Div(kb), rs = kb - k * a.RS;
@@ -336,8 +338,8 @@ public static partial class Conv2dOp
         }
 
         // Epilogue: dx[n, g Cg + c, h, w] = acc.
-        int x0 = InputColumn(a, col0 + lane, g), x1 = InputColumn(a, col0 + lane + 16, g);
-        int x2 = InputColumn(a, col0 + lane + 32, g), x3 = InputColumn(a, col0 + lane + 48, g);
+        int j0 = col0 + lane;
+        int x0 = InputColumn(a, j0, g), x1 = InputColumn(a, j0 + 16, g), x2 = InputColumn(a, j0 + 32, g), x3 = InputColumn(a, j0 + 48, g);
         for (int r = 0; r < 4; r++)
         {
             int m = row0 + row + Threads1D * r;
@@ -347,16 +349,16 @@ public static partial class Conv2dOp
             float v1 = r == 0 ? acc.C01 : r == 1 ? acc.C11 : r == 2 ? acc.C21 : acc.C31;
             float v2 = r == 0 ? acc.C02 : r == 1 ? acc.C12 : r == 2 ? acc.C22 : acc.C32;
             float v3 = r == 0 ? acc.C03 : r == 1 ? acc.C13 : r == 2 ? acc.C23 : acc.C33;
-            if (x0 >= 0) dx[x0 + ro] = v0;
-            if (x1 >= 0) dx[x1 + ro] = v1;
-            if (x2 >= 0) dx[x2 + ro] = v2;
-            if (x3 >= 0) dx[x3 + ro] = v3;
+            if (j0 < a.NHW) dx[x0 + ro] = v0;
+            if (j0 + 16 < a.NHW) dx[x1 + ro] = v1;
+            if (j0 + 32 < a.NHW) dx[x2 + ro] = v2;
+            if (j0 + 48 < a.NHW) dx[x3 + ro] = v3;
         }
     }
 
     /// <summary>
     /// Column j = (n, h, w) of the backward data's gathered DY: dyo = n K P Q, (hh, ww) = (h + Ph, w + Pw); a column
-    /// past N H W gets hh = -1 so every tap reads 0.
+    /// past N H W gets hh &lt; -Outside / 2 so every tap reads 0.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void ColumnOfInput(in ImplicitConvArgs a, int j, out int dyo, out int hh, out int ww)
@@ -364,17 +366,17 @@ public static partial class Conv2dOp
         var s = a.S;
         int n = a.DivHW.Div(j), hw = j - n * a.HW;
         int h = a.DivW.Div(hw), wi = hw - h * s.W;
-        hh = j < a.NHW ? h + s.PadH : -1;
+        hh = h + s.PadH - (j < a.NHW ? 0 : Outside);
         ww = wi + s.PadW;
         dyo = n * s.K * a.PQ;
     }
 
-    /// <summary>Offset (n C + g Cg) H W + h W + w of input column j = (n, h, w) in dx (channel g Cg), or -1 past N H W.</summary>
+    /// <summary>Offset (n C + g Cg) H W + h W + w of input column j = (n, h, w) in dx (channel g Cg).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int InputColumn(in ImplicitConvArgs a, int j, int g)
     {
         int n = a.DivHW.Div(j);
-        return j < a.NHW ? (n * a.S.C + g * a.Cg) * a.HW + (j - n * a.HW) : -1;
+        return (n * a.S.C + g * a.Cg) * a.HW + (j - n * a.HW);
     }
 
     /// <summary>dy[o + p Q + q] for hp = p StrideH, wq = q StrideW exactly with 0 &lt;= p &lt; P, 0 &lt;= q &lt; Q, else 0.</summary>
