@@ -35,6 +35,11 @@ public sealed class Conv2dTests(BackendFixture f) : DeviceTestBase(f), IClassFix
         ["1x1 stride 2"] = new(2, 3, 5, 5, 2, 1, 1, Conv2dParams.Square(stride: 2), true),
         ["mixed stride (2,1) pad (0,2) dil (1,2)"] = new(1, 2, 7, 6, 3, 2, 3, new Conv2dParams(2, 1, 0, 2, 1, 2, 1), true),
         ["kernel = padded input"] = new(1, 1, 3, 3, 1, 5, 5, Conv2dParams.Square(padding: 1), true),
+        // Past one tile: K = 70 (two row blocks), C R S = 81 (two filter-gradient column blocks), K R S = 630.
+        ["K 70 C 9 past the tiles"] = new(1, 9, 6, 5, 70, 3, 3, Conv2dParams.Square(padding: 1), true),
+        // Batch 5: N P Q = 405 splits the filter gradient's reduction (6 splits of 5 tiles) on accelerators.
+        ["batch 5 split-K"] = new(5, 3, 9, 9, 4, 3, 3, Conv2dParams.Square(padding: 1), true),
+        ["batch 5 groups 2 stride 2 split-K"] = new(5, 4, 13, 12, 6, 3, 3, Conv2dParams.Square(stride: 2, padding: 1, groups: 2), true),
     };
 
     public static TheoryData<string> CaseNames => new(Cases.Keys);
@@ -73,28 +78,44 @@ public sealed class Conv2dTests(BackendFixture f) : DeviceTestBase(f), IClassFix
         Tol.ForGemm(s.N * s.PQ).AssertClose(tdb.ToArray(), c.Bias ? db : TestData.D(db0), $"{name}: db += (untouched without bias)");
     }
 
-    /// <summary>A column budget of two samples splits a batch of 3 into blocks of 2 and 1 on an accelerator (n0 &gt; 0 paths).</summary>
-    [Theory, Backends]
-    public void SeveralColumnBlocksMatchReference(string backend)
+    /// <summary>The filter gradient splits its reduction on the batch-5 cases and not on the small ones; the shapes above exercise both.</summary>
+    [Fact]
+    public void FilterGradientSplitsOnlyLongReductions()
     {
-        Use(backend);
-        var c = Cases["one channel batch 3"];
-        var s = c.Shape;
-        int saved = Conv2dOp.MaxColumnFloats;
-        Conv2dOp.MaxColumnFloats = 2 * s.CRS * s.PQ;
-        try
-        {
-            Assert.Equal(2, Conv2dOp.SamplesPerBlock(s));
-            ForwardAndBackwardMatchReference(backend, "one channel batch 3");
-            ForwardAndBackwardMatchReference(backend, "stride 2 odd input pad 1");
-        }
-        finally
-        {
-            Conv2dOp.MaxColumnFloats = saved;
-        }
+        Assert.Equal((6, 5), Conv2dOp.FilterSplits(Cases["batch 5 split-K"].Shape));
+        var grouped = Conv2dOp.FilterSplits(Cases["batch 5 groups 2 stride 2 split-K"].Shape);
+        Assert.True(grouped.Splits > 1, $"groups 2: {grouped}");
+        Assert.Equal(1, Conv2dOp.FilterSplits(Cases["odd 3x2 pad (1,0)"].Shape).Splits);
+        Assert.Equal(0, Conv2dOp.WorkspaceFloats(Cases["odd 3x2 pad (1,0)"].Shape));
+        // A large output fills the device without splitting: 512 x 4608 is 576 blocks.
+        var big = new Case(2, 512, 7, 7, 512, 3, 3, Conv2dParams.Square(padding: 1), false).Shape;
+        Assert.Equal(1, Conv2dOp.FilterSplits(big).Splits);
+        // conv1 of mnist-cnn at batch 128: 1 block, N P Q = 100352 = 6272 tiles: 251 splits of 25 tiles.
+        var conv1 = new Case(128, 1, 28, 28, 32, 3, 3, Conv2dParams.Square(padding: 1), false).Shape;
+        Assert.Equal((251, 25), Conv2dOp.FilterSplits(conv1));
     }
 
-    public static TheoryData<string> FiniteDifferenceCases => ["stride 2 odd input pad 1", "groups 2 pad 1", "mixed stride (2,1) pad (0,2) dil (1,2)"];
+    /// <summary>FastDivmod matches integer division for divisors and dividends at the edges and at random.</summary>
+    [Fact]
+    public void FastDivmodMatchesDivision()
+    {
+        var rng = new Random(5);
+        int[] divisors = [1, 2, 3, 5, 7, 9, 16, 25, 49, 196, 784, 1000, 65535, 65536, 65537, 1 << 20, (1 << 30) + 1, int.MaxValue];
+        foreach (int d in divisors.Concat(Enumerable.Range(0, 200).Select(_ => rng.Next(1, int.MaxValue))))
+        {
+            var f = new FastDivmod(d);
+            foreach (int n in new[] { 0, 1, d - 1, d, d + 1, int.MaxValue, int.MaxValue - 1, int.MaxValue / d * d, int.MaxValue / d * d - 1 }
+                .Concat(Enumerable.Range(0, 50).Select(_ => rng.Next(0, int.MaxValue))))
+            {
+                if (n < 0) continue;
+                Assert.True(n / d == f.Div(n), $"{n} / {d}: got {f.Div(n)}, expected {n / d}");
+            }
+        }
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new FastDivmod(0));
+        Assert.Equal("divisor", e.ParamName);
+    }
+
+    public static TheoryData<string> FiniteDifferenceCases => ["stride 2 odd input pad 1", "groups 2 pad 1", "mixed stride (2,1) pad (0,2) dil (1,2)", "batch 5 split-K"];
 
     /// <summary>dx, dw, db against central finite differences in float64 of L = sum(dy * conv(x, w) + b).</summary>
     [Theory, Backends(nameof(FiniteDifferenceCases))]
@@ -221,21 +242,36 @@ public sealed class Conv2dTests(BackendFixture f) : DeviceTestBase(f), IClassFix
         Assert.Contains("p.PadW must be >= 0, got -1", e9.Message);
     }
 
+    /// <summary>
+    /// One device launch per call everywhere; on an accelerator one kernel per pass for the whole batch (the filter
+    /// gradient two when it splits its reduction), whatever the batch, groups or bias.
+    /// </summary>
     [Theory, Backends]
     public void LaunchesAreCounted(string backend)
     {
         Use(backend);
-        var c = Cases["odd 3x2 pad (1,0)"];
-        var s = c.Shape;
-        using var x = D.Zeros(s.N, s.C, s.H, s.W);
-        using var w = D.Zeros(s.K, s.Cg, s.R, s.S);
-        using var b = D.Zeros(s.K);
-        using var y = D.Zeros(s.N, s.K, s.P, s.Q);
-        long before = D.Counters.Launches, kernels = D.Counters.KernelLaunches;
-        D.Conv2dForward(x, w, b, y, c.P);
-        Assert.Equal(before + 1, D.Counters.Launches);
-        // Kernels: none on cpu; on an accelerator im2col + one GEMM per sample + bias.
-        Assert.Equal(kernels + (D.IsHost ? 0 : 1 + s.N + 1), D.Counters.KernelLaunches);
+        foreach (var name in new[] { "odd 3x2 pad (1,0)", "batch 5 split-K", "batch 5 groups 2 stride 2 split-K", "1x1 pointwise" })
+        {
+            var c = Cases[name];
+            var s = c.Shape;
+            using var x = D.Zeros(s.N, s.C, s.H, s.W);
+            using var w = D.Zeros(s.K, s.Cg, s.R, s.S);
+            using var b = D.Zeros(s.K);
+            using var y = D.Zeros(s.N, s.K, s.P, s.Q);
+            using var dx = D.Zeros(s.N, s.C, s.H, s.W);
+            int filterKernels = Conv2dOp.KernelLaunchesOf(s, backwardFilter: true);
+            Assert.Equal(name.Contains("split-K") ? 2 : 1, filterKernels);
+            long before = D.Counters.Launches, kernels = D.Counters.KernelLaunches;
+            D.Conv2dForward(x, w, c.Bias ? b : null, y, c.P);
+            Assert.Equal(before + 1, D.Counters.Launches);
+            Assert.Equal(kernels + (D.IsHost ? 0 : 1), D.Counters.KernelLaunches);
+            D.Conv2dBackwardData(y, w, dx, c.P);
+            Assert.Equal(before + 2, D.Counters.Launches);
+            Assert.Equal(kernels + (D.IsHost ? 0 : 2), D.Counters.KernelLaunches);
+            D.Conv2dBackwardFilter(x, y, w, c.Bias ? b : null, c.P);
+            Assert.Equal(before + 3, D.Counters.Launches);
+            Assert.Equal(kernels + (D.IsHost ? 0 : 2 + filterKernels), D.Counters.KernelLaunches);
+        }
     }
 
     // The host device's own paths: larger shapes and the allocation-free steady state.

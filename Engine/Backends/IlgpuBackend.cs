@@ -8,7 +8,7 @@ namespace GpuNet.Backends;
 /// An ILGPU accelerator (<c>cuda</c>, <c>opencl</c>, <c>ilgpu-cpu</c>): owns the <see cref="Context"/>, the
 /// <see cref="Accelerator"/> and the <see cref="KernelCache"/>, and runs every op through the kernel's launcher
 /// (<c>XxxOp.Launch</c>), asynchronously on the accelerator's default stream. One op may launch several kernels (a
-/// convolution launches im2col and a GEMM per sample); <see cref="KernelLaunches"/> counts them. Workspace an op needs
+/// convolution's filter gradient its split-K partials, then their sum); <see cref="KernelLaunches"/> counts them. Workspace an op needs
 /// is rented from the device's caching pool and given back when the op returns: launches stay ordered on the stream,
 /// so the next op that rents the buffer runs after the kernels that used it.
 /// </summary>
@@ -99,23 +99,17 @@ internal sealed class IlgpuBackend : Backend
             GemmOp.Launch(Kernels, transA, transB, m, n, k, alpha, a.View, b.View, beta, c.View, bias?.View ?? default, activation, activationAlpha);
     }
 
-    // Convolutions: one sample's im2col matrix (C R S, P Q) as workspace.
+    // Convolutions: one implicit-GEMM launch per pass; the filter gradient rents split-K partials when it splits.
     public override void Conv2dForward(in Conv2dShape s, Tensor x, Tensor w, Tensor? b, Tensor y)
-    {
-        using var col = RentScratch(Math.Max(1, Conv2dOp.WorkspaceFloats(s)));
-        Conv2dOp.Launch(Kernels, s, x.View, w.View, b?.View ?? default, y.View, col.View);
-    }
+        => Conv2dOp.Launch(Kernels, s, x.View, w.View, b?.View ?? default, y.View);
 
     public override void Conv2dBackwardData(in Conv2dShape s, Tensor dy, Tensor w, Tensor dx)
-    {
-        using var col = RentScratch(Math.Max(1, Conv2dOp.WorkspaceFloats(s)));
-        Conv2dOp.LaunchBackwardData(Kernels, s, dy.View, w.View, dx.View, col.View);
-    }
+        => Conv2dOp.LaunchBackwardData(Kernels, s, dy.View, w.View, dx.View);
 
     public override void Conv2dBackwardFilter(in Conv2dShape s, Tensor x, Tensor dy, Tensor dw, Tensor? db)
     {
-        using var col = RentScratch(Math.Max(1, Conv2dOp.WorkspaceFloats(s)));
-        Conv2dOp.LaunchBackwardFilter(Kernels, s, x.View, dy.View, dw.View, db?.View ?? default, col.View);
+        using var ws = RentScratch(Math.Max(1, Conv2dOp.WorkspaceFloats(s)));
+        Conv2dOp.LaunchBackwardFilter(Kernels, s, x.View, dy.View, dw.View, db?.View ?? default, ws.View);
     }
 
     // Depthwise kernels take any view in place of an absent bias (a.HasBias says whether it is read).
