@@ -28,6 +28,9 @@ public static unsafe partial class Conv2dOp
     // partials are added to dw, db in a fixed order, so the result does not depend on thread timing. Nothing is allocated
     // per call once the buffers have grown.
 
+    /// <summary>Shallowest K (C R S) that runs on the dense grid (see <see cref="UseDense"/>).</summary>
+    private const int DenseMinDepth = 32;
+
     /// <summary>This thread's dcol buffer of a strided backward data (pinned, grown on demand, never shrunk; scratch).</summary>
     [ThreadStatic] private static float[]? t_col;
     /// <summary>The calling thread's buffer of filter-gradient partials (pinned, grown on demand).</summary>
@@ -354,12 +357,14 @@ public static unsafe partial class Conv2dOp
     }
 
     /// <summary>
-    /// Whether a convolution runs on the dense grid: stride 1, no negative padding, and the P x Wp grid (Wp = W + 2 pw)
-    /// needs at most 1/8 more 32-column slivers than the P x Q output.
+    /// Whether a convolution runs on the dense grid: stride 1, no negative padding, a K (C R S) of at least
+    /// <see cref="DenseMinDepth"/> (the grid's extra pass over the output is paid once per K), and the P x Wp grid
+    /// (Wp = W + 2 pw) needs at most 1/8 more 32-column slivers than the P x Q output.
     /// </summary>
     private static bool UseDense(in ColSource src)
     {
         if (src.StrideH != 1 || src.StrideW != 1 || src.PadH < 0 || src.PadW < 0) return false;
+        if (src.C * src.R * src.S < DenseMinDepth) return false;
         long dense = (long)src.P * (src.W + 2 * src.PadW), exact = (long)src.P * src.Q;
         return (dense + 31) / 32 * 8 <= (exact + 31) / 32 * 9;
     }
