@@ -97,6 +97,12 @@ public static partial class BatchNormOp
             var sdy = HostPool.Doubles(w); var sdx = HostPool.Doubles(w);
             for (int b = 0; b < n; b++)
             {
+                int o = (b * c + c0) * s;
+                if (Vector512.IsHardwareAccelerated)
+                {
+                    AccumulateRow(x.AsSpan(o, w), dy.AsSpan(o, w), a.Relu != 0 ? y.AsSpan(o, w) : default, mu, inv, sdy, sdx);
+                    continue;
+                }
                 BackwardRow(a, x, dy, y, c0, b, w, mu, inv, d, xhat);
                 HostSimd.AddWide(d, sdy);
                 AddProductWide(d, xhat, sdx);
@@ -112,8 +118,14 @@ public static partial class BatchNormOp
             }
             for (int b = 0; b < n; b++)
             {
-                BackwardRow(a, x, dy, y, c0, b, w, mu, inv, d, xhat);
                 var dxs = dx.AsSpan((b * c + c0) * s, w);
+                if (Vector512.IsHardwareAccelerated && a.Training != 0)
+                {
+                    int o = (b * c + c0) * s;
+                    DataGradientRow(x.AsSpan(o, w), dy.AsSpan(o, w), a.Relu != 0 ? y.AsSpan(o, w) : default, mu, inv, k, colA, colB, dxs);
+                    continue;
+                }
+                BackwardRow(a, x, dy, y, c0, b, w, mu, inv, d, xhat);
                 if (a.Training != 0)
                 {
                     // dx = k * (d - (sum(dy')/M + xhat * sum(dy' xhat)/M))
@@ -123,6 +135,66 @@ public static partial class BatchNormOp
                 System.Numerics.Tensors.TensorPrimitives.Multiply(d, k, dxs);
             }
         });
+
+    // BackwardRow, HostSimd.AddWide(d, sdy) and AddProductWide(d, xhat, sdx) in one pass (the same float32 d and xhat,
+    // the same float64 sums); y empty: no ReLU mask.
+    private static void AccumulateRow(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, ReadOnlySpan<float> y,
+        ReadOnlySpan<float> mu, ReadOnlySpan<float> inv, Span<double> sdy, Span<double> sdx)
+    {
+        int w = x.Length, j = 0;
+        bool relu = !y.IsEmpty;
+        ref float px = ref MemoryMarshal.GetReference(x); ref float pdy = ref MemoryMarshal.GetReference(dy);
+        ref float py = ref MemoryMarshal.GetReference(y);
+        ref float pmu = ref MemoryMarshal.GetReference(mu); ref float pinv = ref MemoryMarshal.GetReference(inv);
+        ref double qy = ref MemoryMarshal.GetReference(sdy); ref double qx = ref MemoryMarshal.GetReference(sdx);
+        for (; j <= w - 16; j += 16)
+        {
+            var d = Vector512.LoadUnsafe(ref pdy, (nuint)j);
+            if (relu) d &= Vector512.GreaterThan(Vector512.LoadUnsafe(ref py, (nuint)j), Vector512<float>.Zero);
+            var xh = (Vector512.LoadUnsafe(ref px, (nuint)j) - Vector512.LoadUnsafe(ref pmu, (nuint)j)) * Vector512.LoadUnsafe(ref pinv, (nuint)j);
+            var (dlo, dhi) = Vector512.Widen(d);
+            var (xlo, xhi) = Vector512.Widen(xh);
+            (Vector512.LoadUnsafe(ref qy, (nuint)j) + dlo).StoreUnsafe(ref qy, (nuint)j);
+            (Vector512.LoadUnsafe(ref qy, (nuint)(j + 8)) + dhi).StoreUnsafe(ref qy, (nuint)(j + 8));
+            Vector512.FusedMultiplyAdd(dlo, xlo, Vector512.LoadUnsafe(ref qx, (nuint)j)).StoreUnsafe(ref qx, (nuint)j);
+            Vector512.FusedMultiplyAdd(dhi, xhi, Vector512.LoadUnsafe(ref qx, (nuint)(j + 8))).StoreUnsafe(ref qx, (nuint)(j + 8));
+        }
+        for (; j < w; j++)
+        {
+            float d = relu && !(y[j] > 0f) ? 0f : dy[j];
+            float xh = (x[j] - mu[j]) * inv[j];
+            sdy[j] += d;
+            sdx[j] += (double)d * xh;
+        }
+    }
+
+    // The training dx of one row in one pass: dx = k * (d - (xhat * colB + colA)), d and xhat as BackwardRow forms them.
+    private static void DataGradientRow(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, ReadOnlySpan<float> y, ReadOnlySpan<float> mu,
+        ReadOnlySpan<float> inv, ReadOnlySpan<float> k, ReadOnlySpan<float> colA, ReadOnlySpan<float> colB, Span<float> dx)
+    {
+        int w = x.Length, j = 0;
+        bool relu = !y.IsEmpty;
+        ref float px = ref MemoryMarshal.GetReference(x); ref float pdy = ref MemoryMarshal.GetReference(dy);
+        ref float py = ref MemoryMarshal.GetReference(y);
+        ref float pmu = ref MemoryMarshal.GetReference(mu); ref float pinv = ref MemoryMarshal.GetReference(inv);
+        ref float pk = ref MemoryMarshal.GetReference(k);
+        ref float pa = ref MemoryMarshal.GetReference(colA); ref float pb = ref MemoryMarshal.GetReference(colB);
+        ref float pdx = ref MemoryMarshal.GetReference(dx);
+        for (; j <= w - 16; j += 16)
+        {
+            var d = Vector512.LoadUnsafe(ref pdy, (nuint)j);
+            if (relu) d &= Vector512.GreaterThan(Vector512.LoadUnsafe(ref py, (nuint)j), Vector512<float>.Zero);
+            var xh = (Vector512.LoadUnsafe(ref px, (nuint)j) - Vector512.LoadUnsafe(ref pmu, (nuint)j)) * Vector512.LoadUnsafe(ref pinv, (nuint)j);
+            var t = Vector512.FusedMultiplyAdd(xh, Vector512.LoadUnsafe(ref pb, (nuint)j), Vector512.LoadUnsafe(ref pa, (nuint)j));
+            ((d - t) * Vector512.LoadUnsafe(ref pk, (nuint)j)).StoreUnsafe(ref pdx, (nuint)j);
+        }
+        for (; j < w; j++)
+        {
+            float d = relu && !(y[j] > 0f) ? 0f : dy[j];
+            float xh = (x[j] - mu[j]) * inv[j];
+            dx[j] = (d - MathF.FusedMultiplyAdd(xh, colB[j], colA[j])) * k[j];
+        }
+    }
 
     // d = dy' (masked by y > 0 under ReLU), xhat = (x - mean) * invstd: row b's segment of the block at channel c0.
     private static void BackwardRow(in BatchNormArgs a, ArraySegment<float> x, ArraySegment<float> dy, ArraySegment<float> y,

@@ -87,7 +87,7 @@ internal static unsafe partial class HostGemm
     /// (two unpack and one shuffle stage), the remainder scalar.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackTransposed(float* src, long ld, int rows, int kc, float* dst, int stride)
+    internal static void PackTransposed(float* src, long ld, int rows, int kc, float* dst, int stride)
     {
         int r = 0;
         if (Avx.IsSupported)
@@ -127,7 +127,7 @@ internal static unsafe partial class HostGemm
 
     /// <summary>Copies a full sliver row (a multiple of 8 floats).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void CopyRow(float* src, float* dst, int count)
+    internal static void CopyRow(float* src, float* dst, int count)
     {
         int i = 0;
         if (Vector512.IsHardwareAccelerated)

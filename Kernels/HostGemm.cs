@@ -46,6 +46,52 @@ internal static unsafe partial class HostGemm
         /// <summary>Micro-kernel in use: Vector512 (Mr512 x Nr512) or Vector256 (Mr256 x Nr256), and its tile.</summary>
         public bool Wide;
         public int Mr, Nr;
+        /// <summary>
+        /// op(A) already packed by <see cref="PrepackA"/> (every K slice, every row sliver; read-only, so threads and
+        /// calls share it), or null: A blocks are packed from <see cref="A"/> as they are needed.
+        /// </summary>
+        public float* PackedA;
+        /// <summary>
+        /// The packer of op(B)'s slivers (state, pc, kc, jc, nc, nr, dst), with the layout of <see cref="PackB"/>, or
+        /// null: packed from <see cref="B"/>. A convolution builds its im2col columns straight into the panels this way.
+        /// </summary>
+        public delegate*<void*, int, int, int, int, int, float*, void> PackBFrom;
+        /// <summary>The state <see cref="PackBFrom"/> receives (it must stay valid for the whole call).</summary>
+        public void* PackBState;
+    }
+
+    /// <summary>Floats that <see cref="PrepackA"/> writes for an M x K op(A) and the micro-kernel chosen by <paramref name="wide"/>.</summary>
+    internal static long PackedAFloats(int m, int k, bool wide) => (long)RoundUp(m, wide ? HostGemmKernels.Mr512 : HostGemmKernels.Mr256) * k;
+
+    /// <summary>
+    /// Packs all of op(A) (M x K; A is (K, M) when <paramref name="transA"/>) for <see cref="Job.PackedA"/>: K slice
+    /// pc (Kc deep, the last shorter) starts at dst + pc * round(M, mr), laid out as <see cref="PackA"/> lays out a
+    /// block of every row. The micro-kernel (<paramref name="wide"/>) must be the one the job runs with.
+    /// </summary>
+    internal static void PrepackA(float* a, bool transA, int m, int k, bool wide, float* dst)
+    {
+        int mr = wide ? HostGemmKernels.Mr512 : HostGemmKernels.Mr256;
+        var job = new Job { A = a, TransA = transA, M = m, K = k, Mr = mr };
+        long mpad = RoundUp(m, mr);
+        for (int pc = 0; pc < k; pc += Kc)
+            PackA(ref job, pc, Math.Min(Kc, k - pc), 0, m, mr, dst + pc * mpad);
+    }
+
+    /// <summary>The packed A block of rows [ic, ic + mc) and K slice [pc, pc + kc): from <see cref="Job.PackedA"/>, or packed into <paramref name="buf"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float* BlockA(ref Job job, int pc, int kc, int ic, int mc, float* buf)
+    {
+        if (job.PackedA != null) return job.PackedA + (long)pc * RoundUp(job.M, job.Mr) + (long)ic * kc;
+        PackA(ref job, pc, kc, ic, mc, job.Mr, buf);
+        return buf;
+    }
+
+    /// <summary>Packs op(B)[pc:pc+kc, jc:jc+nc] into slivers: by <see cref="Job.PackBFrom"/> when set, else from B.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void BlockB(ref Job job, int pc, int kc, int jc, int nc, float* dst)
+    {
+        if (job.PackBFrom != null) job.PackBFrom(job.PackBState, pc, kc, jc, nc, job.Nr, dst);
+        else PackB(ref job, pc, kc, jc, nc, job.Nr, dst);
     }
 
     /// <summary>Packing buffers of the current thread (pinned, 64-byte aligned, grown on demand, never shrunk).</summary>
@@ -60,7 +106,7 @@ internal static unsafe partial class HostGemm
     internal static void Run(ref Job job, bool wide, int threads)
     {
         if (job.K == 0) { EpilogueOnly(ref job); return; }
-        if (job.M == 1) { RowTimesMatrix(ref job); return; }
+        if (job.M == 1 && job.PackedA == null && job.PackBFrom == null) { RowTimesMatrix(ref job); return; }
         job.Wide = wide;
         int mr = job.Mr = wide ? HostGemmKernels.Mr512 : HostGemmKernels.Mr256;
         int nr = job.Nr = wide ? HostGemmKernels.Nr512 : HostGemmKernels.Nr256;
@@ -139,12 +185,11 @@ internal static unsafe partial class HostGemm
             for (int pc = 0; pc < k; pc += Kc)
             {
                 int kc = Math.Min(Kc, k - pc);
-                PackB(ref job, pc, kc, jc, nc, nr, bufB);
+                BlockB(ref job, pc, kc, jc, nc, bufB);
                 for (int ic = i0; ic < i1; ic += mcBlock)
                 {
                     int mc = Math.Min(mcBlock, i1 - ic);
-                    PackA(ref job, pc, kc, ic, mc, mr, bufA);
-                    Multiply(ref job, bufA, bufB, tile, ic, mc, jc, nc, kc, pc == 0, pc + kc == k);
+                    Multiply(ref job, BlockA(ref job, pc, kc, ic, mc, bufA), bufB, tile, ic, mc, jc, nc, kc, pc == 0, pc + kc == k);
                 }
             }
         }
@@ -188,7 +233,7 @@ internal static unsafe partial class HostGemm
                 {
                     // Groups of SliverGroup slivers: longer sequential reads of B rows.
                     int j = (g - (groupEnd - groups)) * SliverGroup * nr;
-                    PackB(ref job, pc, kc, jc + j, Math.Min(SliverGroup * nr, nc - j), nr, bufB + j * kc);
+                    BlockB(ref job, pc, kc, jc + j, Math.Min(SliverGroup * nr, nc - j), bufB + j * kc);
                     Interlocked.Increment(ref HostGemmPool.GroupsDone);
                 }
                 HostGemmPool.WaitUntil(ref HostGemmPool.GroupsDone, groupEnd);
@@ -199,8 +244,7 @@ internal static unsafe partial class HostGemm
                 for (int b; (b = HostGemmPool.Claim(ref HostGemmPool.BlocksClaimed, blockEnd)) >= 0;)
                 {
                     int ic = (b - (blockEnd - blocks)) * mcTask, mc = Math.Min(mcTask, m - ic);
-                    PackA(ref job, pc, kc, ic, mc, mr, bufA);
-                    Multiply(ref job, bufA, bufB, tile, ic, mc, jc, nc, kc, pc == 0, pc + kc == k);
+                    Multiply(ref job, BlockA(ref job, pc, kc, ic, mc, bufA), bufB, tile, ic, mc, jc, nc, kc, pc == 0, pc + kc == k);
                     Interlocked.Increment(ref HostGemmPool.BlocksDone);
                 }
                 blockEndPrev2 = blockEndPrev;

@@ -1,4 +1,6 @@
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -163,6 +165,7 @@ public static class MaxPool2dOp
                 var g = t.dy.AsSpan(plane * a.OutPlane, a.OutPlane);
                 var ix = MemoryMarshal.Cast<float, int>(t.indices.AsSpan(plane * a.OutPlane, a.OutPlane));
                 var d = t.dx.AsSpan(plane * a.InPlane, a.InPlane);
+                if (a.Is2x2Stride2 && Avx512F.IsSupported) { Backward2x2(a, g, ix, d); continue; }
                 d.Clear();
                 for (int p = 0; p < a.P; p++)
                     for (int q = 0; q < a.Q; q++)
@@ -174,6 +177,55 @@ public static class MaxPool2dOp
                     }
             }
         });
+
+    private static readonly Vector512<int> Lanes = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    private static readonly Vector512<int> EvenLanes = Lanes * 2;
+    private static readonly Vector512<int> InterleaveLow = Vector512.Create(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    private static readonly Vector512<int> InterleaveHigh = InterleaveLow + Vector512.Create(8);
+
+    /// <summary>
+    /// <see cref="HostBackward"/> of one plane for 2x2 stride-2 unpadded windows, which do not overlap: each dx element
+    /// lies in at most one window, so dx[2p + i, 2q + j] = 0 + (indices[p, q] == (2p + i) W + 2q + j ? dy[p, q] : 0),
+    /// 16 windows at a time (the sum the gather forms, bit for bit). A last odd row or column lies in no window: 0.
+    /// </summary>
+    private static unsafe void Backward2x2(in Pool2dArgs a, ReadOnlySpan<float> dy, ReadOnlySpan<int> indices, Span<float> dx)
+    {
+        int w = a.W;
+        fixed (float* pdy = dy, pdx = dx)
+        fixed (int* pix = indices)
+        {
+            for (int p = 0; p < a.P; p++)
+            {
+                float* d0 = pdx + 2 * p * w, d1 = d0 + w;
+                for (int q = 0; q < a.Q; q += 16)
+                {
+                    int n = Math.Min(16, a.Q - q);
+                    var keep = Vector512.LessThan(Lanes, Vector512.Create(n));
+                    var g = Avx512F.MaskLoad(pdy + p * a.Q + q, keep.AsSingle(), Vector512<float>.Zero);
+                    var at = Avx512F.MaskLoad(pix + p * a.Q + q, keep, Vector512.Create(-1));
+                    var i0 = Vector512.Create(2 * p * w + 2 * q) + EvenLanes;
+                    Store(d0 + 2 * q, Pick(at, i0, g), Pick(at, i0 + Vector512<int>.One, g), 2 * n);
+                    Store(d1 + 2 * q, Pick(at, i0 + Vector512.Create(w), g), Pick(at, i0 + Vector512.Create(w + 1), g), 2 * n);
+                }
+                if ((w & 1) != 0) { d0[w - 1] = 0f; d1[w - 1] = 0f; }
+            }
+            if ((a.H & 1) != 0) new Span<float>(pdx + (a.H - 1) * w, w).Clear();
+        }
+    }
+
+    // 0 + (at == index ? g : 0), lane by lane (the + turns a -0 gradient into +0, as the gather's sum does).
+    private static Vector512<float> Pick(Vector512<int> at, Vector512<int> index, Vector512<float> g)
+        => Vector512<float>.Zero + (Vector512.Equals(at, index).AsSingle() & g);
+
+    // dst[0 .. count) = the lanes of even and odd interleaved (even[0], odd[0], even[1], ...), count <= 32.
+    private static unsafe void Store(float* dst, Vector512<float> even, Vector512<float> odd, int count)
+    {
+        var lo = Avx512F.PermuteVar16x32x2(even, InterleaveLow, odd);
+        var hi = Avx512F.PermuteVar16x32x2(even, InterleaveHigh, odd);
+        if (count == 32) { lo.Store(dst); hi.Store(dst + 16); return; }
+        Avx512F.MaskStore(dst, Vector512.LessThan(Lanes, Vector512.Create(count)).AsSingle(), lo);
+        Avx512F.MaskStore(dst + 16, Vector512.LessThan(Lanes, Vector512.Create(count - 16)).AsSingle(), hi);
+    }
 
     // ---- cost -----------------------------------------------------------------------------------------------------
 

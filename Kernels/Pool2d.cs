@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -179,7 +180,7 @@ public static class PoolWindows
     /// and odd columns by a two-source permute; the scalar scan's rule (larger or NaN replaces) on the four candidates
     /// in row-major order. x: (H, W); y, indices: (P, Q).
     /// </summary>
-    public static void Max2x2(in Pool2dArgs a, ReadOnlySpan<float> x, Span<float> y, Span<int> indices)
+    public static unsafe void Max2x2(in Pool2dArgs a, ReadOnlySpan<float> x, Span<float> y, Span<int> indices)
     {
         int w = a.W;
         for (int p = 0; p < a.P; p++)
@@ -193,17 +194,30 @@ public static class PoolWindows
             {
                 ref float p0 = ref MemoryMarshal.GetReference(r0);
                 ref float p1 = ref MemoryMarshal.GetReference(r1);
-                for (; q <= a.Q - 16; q += 16)
+                for (; q < a.Q; q += 16)
                 {
-                    var (e0, o0) = Split(ref p0, 2 * q);
-                    var (e1, o1) = Split(ref p1, 2 * q);
+                    // The last step of a row (fewer than 16 outputs) reads and writes through masks.
+                    int n = Math.Min(16, a.Q - q);
+                    var (e0, o0) = Split(ref p0, 2 * q, 2 * n);
+                    var (e1, o1) = Split(ref p1, 2 * q, 2 * n);
                     var i0 = Vector512.Create(2 * p * w + 2 * q) + EvenLanes;
                     var best = e0; var at = i0;
                     Take(ref best, ref at, o0, i0 + Vector512<int>.One);
                     Take(ref best, ref at, e1, i0 + Vector512.Create(w));
                     Take(ref best, ref at, o1, i0 + Vector512.Create(w + 1));
-                    best.StoreUnsafe(ref MemoryMarshal.GetReference(yr), (nuint)q);
-                    at.StoreUnsafe(ref MemoryMarshal.GetReference(ir), (nuint)q);
+                    if (n == 16)
+                    {
+                        best.StoreUnsafe(ref MemoryMarshal.GetReference(yr), (nuint)q);
+                        at.StoreUnsafe(ref MemoryMarshal.GetReference(ir), (nuint)q);
+                        continue;
+                    }
+                    var keep = Vector512.LessThan(Lanes, Vector512.Create(n));
+                    fixed (float* py = &yr[q])
+                    fixed (int* pi = &ir[q])
+                    {
+                        Avx512F.MaskStore(py, keep.AsSingle(), best);
+                        Avx512F.MaskStore(pi, keep, at);
+                    }
                 }
             }
             for (; q < a.Q; q++)
@@ -249,6 +263,20 @@ public static class PoolWindows
                 int c = 2 * q;
                 yr[q] = (0f + r0[c] + r0[c + 1] + r1[c] + r1[c + 1]) / 4f;
             }
+        }
+    }
+
+    private static readonly Vector512<int> Lanes = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+
+    // Even and odd columns of row[start .. start + count), count <= 32 (lanes past it are 0 and read nothing).
+    private static unsafe (Vector512<float> Even, Vector512<float> Odd) Split(ref float row, int start, int count)
+    {
+        if (count == 32) return Split(ref row, start);
+        fixed (float* p = &Unsafe.Add(ref row, start))
+        {
+            var lo = Avx512F.MaskLoad(p, Vector512.LessThan(Lanes, Vector512.Create(count)).AsSingle(), Vector512<float>.Zero);
+            var hi = Avx512F.MaskLoad(p + 16, Vector512.LessThan(Lanes, Vector512.Create(count - 16)).AsSingle(), Vector512<float>.Zero);
+            return (Avx512F.PermuteVar16x32x2(lo, EvenLanes, hi), Avx512F.PermuteVar16x32x2(lo, OddLanes, hi));
         }
     }
 
