@@ -2,6 +2,7 @@ using GpuNet.Kernels;
 using ILGPU;
 using System.Runtime.InteropServices;
 using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
 using ILGPU.Runtime.OpenCL;
 
@@ -58,15 +59,14 @@ internal sealed class IlgpuBackend : Backend
     // accelerator (done on return).
     public override StagingBuffer AllocateStaging(Device device, int length)
     {
-        var pinned = _accelerator.AllocatePageLocked1D<float>(length, uninitialized: true);
-        return new StagingBuffer(device, pinned.GetArray(), pinned);
+        var pinned = new PinnedStaging(_accelerator, length);
+        return new StagingBuffer(device, pinned.Array, pinned);
     }
 
     public override void UploadAsync(StagingBuffer source, Tensor destination)
     {
         var stream = _accelerator.DefaultStream;
-        var pinned = (PageLockedArray1D<float>)source.Native!;
-        destination.View.CopyFrom(stream, pinned.ArrayView.SubView(0, destination.Length));
+        destination.View.CopyFrom(stream, ((PinnedStaging)source.Native!).Source(destination.Length));
         switch (stream)
         {
             case CudaStream cuda:
@@ -110,6 +110,32 @@ internal sealed class IlgpuBackend : Backend
         }
         buffer.PendingUpload = IntPtr.Zero;
         buffer.Native!.Dispose();
+    }
+
+    /// <summary>
+    /// A page-locked host array and, per upload length, a CPU buffer over its first elements: ILGPU 1.5.3's OpenCL
+    /// copy writes the source *buffer's* whole length whatever the view's (CLMemoryBuffer.CLCopy), so each length
+    /// gets a buffer of exactly that length, made once (a staging buffer sees one or two lengths: full and short batch).
+    /// </summary>
+    private sealed class PinnedStaging(Accelerator accelerator, int length) : IDisposable
+    {
+        private readonly PageLockedArray1D<float> _pinned = accelerator.AllocatePageLocked1D<float>(length, uninitialized: true);
+        private readonly Dictionary<long, MemoryBuffer> _byLength = new();
+
+        public float[] Array => _pinned.GetArray();
+
+        public ArrayView<float> Source(long length)
+        {
+            if (!_byLength.TryGetValue(length, out var b))
+                _byLength[length] = b = CPUMemoryBuffer.Create(accelerator, Marshal.UnsafeAddrOfPinnedArrayElement(Array, 0), length, sizeof(float));
+            return b.AsArrayView<float>(0, length);
+        }
+
+        public void Dispose()
+        {
+            foreach (var b in _byLength.Values) b.Dispose();
+            _pinned.Dispose();
+        }
     }
 
     // CUDA events of live staging buffers (one per buffer, reused), destroyed with the accelerator if still alive.
