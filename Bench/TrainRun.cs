@@ -118,7 +118,7 @@ internal static class TrainRun
         return Cli.Ok;
     }
 
-    private static Optimizer MakeOptimizer(Model model, TrainSettings s)
+    internal static Optimizer MakeOptimizer(Model model, TrainSettings s)
     {
         bool adamw = s.Optimizer == "adamw";
         var reg = new Regularization { WeightDecay = s.L2 + (adamw ? 0 : s.WeightDecay), L1 = s.L1, DecoupledWeightDecay = adamw ? s.WeightDecay : 0 };

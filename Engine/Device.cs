@@ -206,8 +206,37 @@ public sealed partial class Device : IDisposable
         }
     }
 
-    /// <summary>Waits until every launched kernel has finished.</summary>
-    public void Synchronize() => _backend.Synchronize();
+    /// <summary>Waits until every launched kernel has finished (counted in <see cref="DeviceCounters.Synchronizations"/>).</summary>
+    public void Synchronize()
+    {
+        _backend.Synchronize();
+        Interlocked.Increment(ref Counters._synchronizations);
+    }
+
+    /// <summary>
+    /// Pinned host memory of <paramref name="length"/> elements for asynchronous uploads
+    /// (<see cref="Tensor.CopyFromAsync"/>): fill <see cref="StagingBuffer.Array"/>, then upload. Page-locked on CUDA.
+    /// </summary>
+    public StagingBuffer AllocateStaging(int length)
+    {
+        ThrowIfDisposed();
+        ArgumentOutOfRangeException.ThrowIfLessThan(length, 1);
+        return _backend.AllocateStaging(this, length);
+    }
+
+    internal void UploadAsync(StagingBuffer source, Tensor destination)
+    {
+        if (destination.Length == 0) return;
+        _backend.UploadAsync(source, destination);
+        Interlocked.Increment(ref Counters._hostToDevice);
+    }
+
+    internal void WaitForUpload(StagingBuffer buffer)
+    {
+        if (buffer.PendingUpload != IntPtr.Zero) _backend.WaitForUpload(buffer);
+    }
+
+    internal void FreeStaging(StagingBuffer buffer) => _backend.FreeStaging(buffer);
 
     /// <summary>A buffer of <paramref name="length"/> elements from the pool, else newly allocated; counted live.</summary>
     internal DeviceBuffer Rent(long length)
@@ -245,6 +274,7 @@ public sealed partial class Device : IDisposable
         if (source.Length == 0) return;
         _backend.CopyToHost(source, destination);
         Interlocked.Increment(ref Counters._deviceToHost);
+        Interlocked.Increment(ref Counters._synchronizations);
     }
 
     internal void CopyFromHost(ReadOnlySpan<float> source, Tensor destination)
@@ -252,6 +282,7 @@ public sealed partial class Device : IDisposable
         if (destination.Length == 0) return;
         _backend.CopyFromHost(source, destination);
         Interlocked.Increment(ref Counters._hostToDevice);
+        Interlocked.Increment(ref Counters._synchronizations);
     }
 
     private void ThrowIfDisposed()

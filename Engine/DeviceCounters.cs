@@ -9,7 +9,7 @@ namespace GpuNet;
 public sealed class DeviceCounters
 {
     private readonly Backend _backend;
-    internal long _launches, _hostToDevice, _deviceToHost, _liveBytes, _liveBuffers, _peakBytes, _allocations, _pooledBytes;
+    internal long _launches, _synchronizations, _hostToDevice, _deviceToHost, _liveBytes, _liveBuffers, _peakBytes, _allocations, _pooledBytes;
 
     internal DeviceCounters(Backend backend) => _backend = backend;
 
@@ -25,6 +25,13 @@ public sealed class DeviceCounters
     /// sample, a loss its partial sums then their total, a clipped optimizer step a norm pass then the step).
     /// </summary>
     public long KernelLaunches => _backend.KernelLaunches;
+    /// <summary>
+    /// Times the host waited for the whole device to finish: <see cref="Device.Synchronize"/>, every read to the host,
+    /// and every synchronous upload (<see cref="Tensor.CopyFrom(ReadOnlySpan{float})"/>; ILGPU 1.5.3's copy from host
+    /// memory synchronises the stream). Uploads through a <see cref="StagingBuffer"/> are asynchronous and not counted.
+    /// A training step makes none.
+    /// </summary>
+    public long Synchronizations => Interlocked.Read(ref _synchronizations);
     /// <summary>Copies from host memory to the device.</summary>
     public long HostToDeviceCopies => Interlocked.Read(ref _hostToDevice);
     /// <summary>Copies from the device to host memory.</summary>
@@ -41,7 +48,7 @@ public sealed class DeviceCounters
     public long PooledBytes => Interlocked.Read(ref _pooledBytes);
 
     /// <summary>A copy of the current values.</summary>
-    public CounterSnapshot Snapshot() => new(Launches, HostToDeviceCopies, DeviceToHostCopies, LiveBytes, LiveBuffers, PeakBytes, DeviceAllocations, PooledBytes, KernelLaunches);
+    public CounterSnapshot Snapshot() => new(Launches, HostToDeviceCopies, DeviceToHostCopies, LiveBytes, LiveBuffers, PeakBytes, DeviceAllocations, PooledBytes, KernelLaunches, Synchronizations);
 
     internal void Allocated(long bytes)
     {
@@ -59,4 +66,4 @@ public sealed class DeviceCounters
 }
 
 /// <summary>Values of <see cref="DeviceCounters"/> at one moment.</summary>
-public readonly record struct CounterSnapshot(long Launches, long HostToDeviceCopies, long DeviceToHostCopies, long LiveBytes, long LiveBuffers, long PeakBytes, long DeviceAllocations, long PooledBytes, long KernelLaunches);
+public readonly record struct CounterSnapshot(long Launches, long HostToDeviceCopies, long DeviceToHostCopies, long LiveBytes, long LiveBuffers, long PeakBytes, long DeviceAllocations, long PooledBytes, long KernelLaunches, long Synchronizations);

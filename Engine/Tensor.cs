@@ -106,6 +106,24 @@ public sealed class Tensor : IDisposable
         Device.CopyFromHost(source, this);
     }
 
+    /// <summary>
+    /// Queues a copy of the first <see cref="Length"/> elements of <paramref name="source"/> (float32, or int32 bits
+    /// for an int32 tensor) into the tensor and returns without waiting for the device: the copy runs after the work
+    /// launched before it and before the work launched after it. The staging buffer must not be changed until then,
+    /// which its <see cref="StagingBuffer.Array"/> getter ensures.
+    /// </summary>
+    public void CopyFromAsync(StagingBuffer source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ThrowIfDisposed("CopyFromAsync");
+        ObjectDisposedException.ThrowIf(source.IsDisposed, source);
+        if (!ReferenceEquals(source.Device, Device))
+            throw new ArgumentException($"CopyFromAsync: the staging buffer is for device '{source.Device.Name}', the tensor lives on '{Device.Name}'", nameof(source));
+        if (source.Length < Length)
+            throw new ArgumentException($"CopyFromAsync: the staging buffer holds {source.Length} elements, the tensor {ShapeUtil.Format(_shape)} needs {Length}", nameof(source));
+        Device.UploadAsync(source, this);
+    }
+
     /// <summary>Copies int32 <paramref name="source"/> into an int32 tensor.</summary>
     public void CopyFrom(ReadOnlySpan<int> source)
     {

@@ -49,6 +49,22 @@ internal abstract class Backend : IDisposable
     /// <summary>Waits until every launched op has finished.</summary>
     public abstract void Synchronize();
 
+    /// <summary>Pinned host memory of <paramref name="length"/> elements for <see cref="UploadAsync"/>.</summary>
+    public abstract StagingBuffer AllocateStaging(Device device, int length);
+
+    /// <summary>
+    /// Queues a copy of the first <c>destination.Length</c> elements of <paramref name="source"/> into the non-empty
+    /// <paramref name="destination"/> without waiting for the device, and records in
+    /// <see cref="StagingBuffer.PendingUpload"/> what <see cref="WaitForUpload"/> waits on (zero when the copy is already done).
+    /// </summary>
+    public abstract void UploadAsync(StagingBuffer source, Tensor destination);
+
+    /// <summary>Waits until the upload recorded in <see cref="StagingBuffer.PendingUpload"/> has read the buffer, and clears it.</summary>
+    public abstract void WaitForUpload(StagingBuffer buffer);
+
+    /// <summary>Frees a staging buffer's memory (its upload is complete).</summary>
+    public abstract void FreeStaging(StagingBuffer buffer);
+
     /// <summary>Frees what the backend owns beyond buffers (accelerator, context).</summary>
     public abstract void Dispose();
 

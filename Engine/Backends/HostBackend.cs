@@ -21,6 +21,14 @@ internal sealed class HostBackend : Backend
     public override void Synchronize() { }
     public override void Dispose() { }
 
+    // Host code runs synchronously: the copy is done when UploadAsync returns, so nothing is ever pending.
+    public override StagingBuffer AllocateStaging(Device device, int length)
+        => new(device, GC.AllocateUninitializedArray<float>(length, pinned: true), null);
+    public override void UploadAsync(StagingBuffer source, Tensor destination)
+        => source.Unsynchronized.AsSpan(0, (int)destination.Length).CopyTo(destination.Host.AsSpan());
+    public override void WaitForUpload(StagingBuffer buffer) { }
+    public override void FreeStaging(StagingBuffer buffer) { }
+
     // ---- elementwise ----------------------------------------------------------------------------------------------
 
     public override void Binary(BinaryOp op, Tensor a, Tensor b, Tensor c) => ElementwiseOp.Host(op, a.Host, b.Host, c.Host);

@@ -1,6 +1,10 @@
 using GpuNet.Kernels;
 using ILGPU;
+using System.Runtime.InteropServices;
 using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
+using ILGPU.Runtime.Cuda;
+using ILGPU.Runtime.OpenCL;
 
 namespace GpuNet.Backends;
 
@@ -47,8 +51,127 @@ internal sealed class IlgpuBackend : Backend
     public override void CopyFromHost(ReadOnlySpan<float> source, Tensor destination) => destination.View.CopyFromCPU(source);
     public override void Synchronize() => _accelerator.Synchronize();
 
+    // Staged uploads. ILGPU 1.5.3's CopyFromCPU and CopyFromPageLockedAsync synchronise the stream on every backend
+    // but CUDA (no page-lock support on OpenCL and the CPU accelerator). The buffer-level copy on the stream does not:
+    // CUDA cuMemcpyHtoDAsync from page-locked memory, OpenCL a non-blocking clEnqueueWriteBuffer, the CPU accelerator
+    // a memcpy on the calling thread (its launches are synchronous too). What marks the copy's completion, so the
+    // host knows when it may overwrite the staging memory: a CUDA event, an OpenCL marker event, nothing on the CPU
+    // accelerator (done on return).
+    public override StagingBuffer AllocateStaging(Device device, int length)
+    {
+        var pinned = new PinnedStaging(_accelerator, length);
+        return new StagingBuffer(device, pinned.Array, pinned);
+    }
+
+    public override void UploadAsync(StagingBuffer source, Tensor destination)
+    {
+        var stream = _accelerator.DefaultStream;
+        destination.View.CopyFrom(stream, ((PinnedStaging)source.Native!).Source(destination.Length));
+        switch (stream)
+        {
+            case CudaStream cuda:
+            {
+                IntPtr e = source.PendingUpload;
+                if (e == IntPtr.Zero) CudaException.ThrowIfFailed(CudaAPI.CurrentAPI.CreateEvent(out e, CudaEventFlags.CU_EVENT_DISABLE_TIMING));
+                CudaException.ThrowIfFailed(CudaAPI.CurrentAPI.RecordEvent(e, cuda.StreamPtr));
+                source.PendingUpload = e;
+                _cudaEvents.Add(e);
+                break;
+            }
+            case CLStream cl:
+                if (source.PendingUpload != IntPtr.Zero) OpenClEvents.Release(source.PendingUpload);
+                source.PendingUpload = OpenClEvents.Marker(cl.CommandQueue);
+                break;
+        }
+    }
+
+    public override void WaitForUpload(StagingBuffer buffer)
+    {
+        IntPtr e = buffer.PendingUpload;
+        if (_accelerator is CudaAccelerator)
+        {
+            // the event is kept for the buffer's next upload; a completed event waits for nothing
+            using var bind = _accelerator.BindScoped();
+            CudaException.ThrowIfFailed(CudaAPI.CurrentAPI.SynchronizeEvent(e));
+            return;
+        }
+        OpenClEvents.Wait(e);
+        OpenClEvents.Release(e);
+        buffer.PendingUpload = IntPtr.Zero;
+    }
+
+    public override void FreeStaging(StagingBuffer buffer)
+    {
+        if (buffer.PendingUpload != IntPtr.Zero && _accelerator is CudaAccelerator)
+        {
+            using var bind = _accelerator.BindScoped();
+            CudaAPI.CurrentAPI.DestroyEvent(buffer.PendingUpload);
+            _cudaEvents.Remove(buffer.PendingUpload);
+        }
+        buffer.PendingUpload = IntPtr.Zero;
+        buffer.Native!.Dispose();
+    }
+
+    /// <summary>
+    /// A page-locked host array and, per upload length, a CPU buffer over its first elements: ILGPU 1.5.3's OpenCL
+    /// copy writes the source *buffer's* whole length whatever the view's (CLMemoryBuffer.CLCopy), so each length
+    /// gets a buffer of exactly that length, made once (a staging buffer sees one or two lengths: full and short batch).
+    /// </summary>
+    private sealed class PinnedStaging(Accelerator accelerator, int length) : IDisposable
+    {
+        private readonly PageLockedArray1D<float> _pinned = accelerator.AllocatePageLocked1D<float>(length, uninitialized: true);
+        private readonly Dictionary<long, MemoryBuffer> _byLength = new();
+
+        public float[] Array => _pinned.GetArray();
+
+        public ArrayView<float> Source(long length)
+        {
+            if (!_byLength.TryGetValue(length, out var b))
+                _byLength[length] = b = CPUMemoryBuffer.Create(accelerator, Marshal.UnsafeAddrOfPinnedArrayElement(Array, 0), length, sizeof(float));
+            return b.AsArrayView<float>(0, length);
+        }
+
+        public void Dispose()
+        {
+            foreach (var b in _byLength.Values) b.Dispose();
+            _pinned.Dispose();
+        }
+    }
+
+    // CUDA events of live staging buffers (one per buffer, reused), destroyed with the accelerator if still alive.
+    private readonly HashSet<IntPtr> _cudaEvents = new();
+
+    /// <summary>The three OpenCL 1.2 calls a staged upload needs and ILGPU 1.5.3 does not expose.</summary>
+    private static class OpenClEvents
+    {
+        [DllImport("OpenCL")] private static extern int clEnqueueMarkerWithWaitList(IntPtr queue, uint count, IntPtr waitList, out IntPtr evt);
+        [DllImport("OpenCL")] private static extern int clWaitForEvents(uint count, ref IntPtr events);
+        [DllImport("OpenCL")] private static extern int clReleaseEvent(IntPtr evt);
+
+        /// <summary>An event that completes when everything queued on <paramref name="queue"/> so far has.</summary>
+        public static IntPtr Marker(IntPtr queue)
+        {
+            Check(clEnqueueMarkerWithWaitList(queue, 0, IntPtr.Zero, out var e), "clEnqueueMarkerWithWaitList");
+            return e;
+        }
+
+        public static void Wait(IntPtr e) => Check(clWaitForEvents(1, ref e), "clWaitForEvents");
+        public static void Release(IntPtr e) => Check(clReleaseEvent(e), "clReleaseEvent");
+
+        private static void Check(int error, string call)
+        {
+            if (error != 0) throw new InvalidOperationException($"{call} failed with OpenCL error {error}");
+        }
+    }
+
     public override void Dispose()
     {
+        if (_cudaEvents.Count > 0)
+        {
+            using (_accelerator.BindScoped())
+                foreach (var e in _cudaEvents) CudaAPI.CurrentAPI.DestroyEvent(e);
+            _cudaEvents.Clear();
+        }
         _accelerator.Dispose();
         _context.Dispose();
     }

@@ -52,7 +52,8 @@ public sealed class Batch
 /// of the full-batch tensors, made once at construction).
 /// <para>
 /// With prefetch, a background thread gathers batch k+1 into a pinned host buffer while batch k trains; each gathered
-/// batch is then copied into one of two device slots used alternately, so the copy never overwrites the batch in use.
+/// batch is then uploaded asynchronously (<see cref="Tensor.CopyFromAsync"/>: no device synchronisation) into one of
+/// two device slots used alternately, so the copy never overwrites the batch in use.
 /// Without prefetch the calling thread gathers. Steady state allocates nothing per batch (the epoch's enumerator is
 /// the only allocation of an epoch). The loader owns its tensors: dispose it when done.
 /// </para>
@@ -62,8 +63,9 @@ public sealed class DataLoader : Training.IBatchSource, IDisposable
     private readonly Dataset _data;
     private readonly bool _labels;
     private readonly int[] _order;
-    private readonly float[][] _hostX = new float[2][];
-    private readonly float[][] _hostY = new float[2][];
+    // Pinned host buffers the batches are gathered into and uploaded from without a device synchronisation.
+    private readonly StagingBuffer[] _hostX = new StagingBuffer[2];
+    private readonly StagingBuffer[] _hostY = new StagingBuffer[2];
     private readonly Slot[] _slots = new Slot[2];
     private readonly Batch _batch = new();
     private readonly int _yPerSample;
@@ -127,8 +129,8 @@ public sealed class DataLoader : Training.IBatchSource, IDisposable
         {
             for (int s = 0; s < 2; s++)
             {
-                _hostX[s] = GC.AllocateUninitializedArray<float>(batchSize * data.SampleSize, pinned: true);
-                _hostY[s] = GC.AllocateUninitializedArray<float>(batchSize * _yPerSample, pinned: true);
+                _hostX[s] = device.AllocateStaging(batchSize * data.SampleSize);
+                _hostY[s] = device.AllocateStaging(batchSize * _yPerSample);
                 var x = device.AllocateUninitialized(xShape);
                 var y = device.AllocateUninitialized(yShape, _labels ? DType.Int32 : DType.Float32);
                 _slots[s] = new Slot(x, y);
@@ -230,8 +232,9 @@ public sealed class DataLoader : Training.IBatchSource, IDisposable
                 var slot = _slots[k & 1];
                 var x = size == b ? slot.X : slot.ShortX!;
                 var y = size == b ? slot.Y : slot.ShortY!;
-                x.CopyFrom(_hostX[host].AsSpan(0, size * _data.SampleSize));
-                y.CopyFrom(_hostY[host].AsSpan(0, size * _yPerSample));
+                // queued behind the previous step's work; the host buffer is reused two batches later, after its copy
+                x.CopyFromAsync(_hostX[host]);
+                y.CopyFromAsync(_hostY[host]);
                 if (_worker is not null && k + 1 < BatchCount)
                 {
                     int next = start + b;
@@ -254,8 +257,8 @@ public sealed class DataLoader : Training.IBatchSource, IDisposable
     {
         var features = _data.FeatureArray;
         int d = _data.SampleSize;
-        var hx = _hostX[host];
-        var hy = _hostY[host];
+        var hx = _hostX[host].Array;   // waits for the upload that last read it (two batches ago), not for the device
+        var hy = _hostY[host].Array;
         for (int i = 0; i < count; i++)
             Array.Copy(features, (long)_order[start + i] * d, hx, (long)i * d, d);
         _augment?.Apply(hx, count, _epoch, _order, start);
@@ -325,6 +328,8 @@ public sealed class DataLoader : Training.IBatchSource, IDisposable
             s.ShortX?.Dispose(); s.ShortY?.Dispose();
             s.X.Dispose(); s.Y.Dispose();
         }
+        foreach (var h in _hostX) h?.Dispose();
+        foreach (var h in _hostY) h?.Dispose();
     }
 
     private sealed class Slot(Tensor x, Tensor y)

@@ -65,6 +65,15 @@ public abstract class Layer
     /// <summary>FLOPs of the backward pass for one sample (default: as many as the forward).</summary>
     public virtual double BackwardFlops(int[] input) => ForwardFlops(input);
 
+    /// <summary>
+    /// FLOPs per sample of the part of <see cref="BackwardFlops"/> that computes the gradient of the input (0 by
+    /// default): a node whose input gradient nobody needs skips that work, and reports this much less.
+    /// </summary>
+    public virtual double InputGradFlops(int[] input) => 0;
+
+    /// <summary>True when this layer or one of its descendants declares trainable parameters.</summary>
+    public bool HasTrainableParameters => ParameterSpecs.Count > 0 || Children.Any(c => c.HasTrainableParameters);
+
     /// <summary>Parameter views, in <see cref="ParameterSpecs"/> order (valid once the model is built).</summary>
     public IReadOnlyList<Tensor> Parameters => _parameters ?? throw NotBuilt();
 

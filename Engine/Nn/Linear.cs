@@ -55,6 +55,9 @@ public sealed class Linear : Layer
     /// <inheritdoc/>
     public override double BackwardFlops(int[] input) => 4.0 * InFeatures * OutFeatures + (HasBias ? OutFeatures : 0);
 
+    /// <inheritdoc/>
+    public override double InputGradFlops(int[] input) => 2.0 * InFeatures * OutFeatures;
+
     internal override Node CreateNode(BuildContext ctx, Tensor input, bool needInputGrad)
         => new LinearNode(this, ctx, input, needInputGrad, null);
 

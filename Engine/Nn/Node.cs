@@ -58,8 +58,12 @@ internal abstract class Node
     /// <summary>Forward FLOPs per sample of this node's own work: both layers of a fused pair, children excluded.</summary>
     public double ForwardFlops => Layer.ForwardFlops(InputShape) + (Fused?.ForwardFlops(OutputShape) ?? 0);
 
-    /// <summary>Backward FLOPs per sample of this node's own work: both layers of a fused pair, children excluded.</summary>
-    public double BackwardFlops => Layer.BackwardFlops(InputShape) + (Fused?.BackwardFlops(OutputShape) ?? 0);
+    /// <summary>
+    /// Backward FLOPs per sample of this node's own work: both layers of a fused pair, children excluded, less the
+    /// input gradient's share when nobody needs it (no <see cref="InputGrad"/>).
+    /// </summary>
+    public double BackwardFlops => Layer.BackwardFlops(InputShape) - (InputGrad is null ? Layer.InputGradFlops(InputShape) : 0)
+        + (Fused?.BackwardFlops(OutputShape) ?? 0);
 
     /// <summary>Child nodes of a container, in forward order (none for a leaf).</summary>
     public virtual IReadOnlyList<Node> Children => [];

@@ -45,12 +45,15 @@ internal sealed class SequentialNode : Node
     {
         var x = input;
         var layers = layer.Layers;
+        // layer i needs its input gradient only when something before it does: the caller, or an earlier layer with
+        // trainable parameters (a Flatten or an activation after the model's input passes "no need" on)
+        bool need = needInputGrad;
         for (int i = 0; i < layers.Count; i++)
         {
-            bool need = i == 0 ? needInputGrad : true;
             var node = i + 1 < layers.Count ? layers[i].CreateFusedNode(ctx, x, need, layers[i + 1]) : null;
             if (node is not null) i++;
             else node = layers[i].CreateNode(ctx, x, need);
+            need |= node.Layer.HasTrainableParameters || (node.Fused?.HasTrainableParameters ?? false);
             ctx.NodeIndex++;
             _children.Add(node);
             x = node.Output;

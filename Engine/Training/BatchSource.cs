@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using GpuNet.Init;
 
 namespace GpuNet.Training;
@@ -27,7 +28,8 @@ public interface IBatchSource
 /// <summary>
 /// An in-memory <see cref="IBatchSource"/> over host arrays: features (count, ...sample shape) and either Int32 labels
 /// or Float32 targets. The batch tensors are allocated once (a full batch plus views for the short last batch);
-/// each batch gathers its rows on the host and uploads them with one copy per tensor. With shuffling, epoch e's order
+/// each batch gathers its rows into pinned host memory and uploads them with one asynchronous copy per tensor (no
+/// device synchronisation). With shuffling, epoch e's order
 /// is a Fisher-Yates permutation drawn from SplitMix64 seeded by <c>SplitMix64.At(seed, e)</c>: a pure function of
 /// (seed, epoch).
 /// </summary>
@@ -41,9 +43,9 @@ public sealed class ArrayBatchSource : IBatchSource, IDisposable
     private readonly ulong _seed;
     private readonly Tensor _xFull, _yFull;
     private readonly Tensor? _xTail, _yTail;
-    private readonly float[] _xStage;
-    private readonly int[]? _labelStage;
-    private readonly float[]? _targetStage;
+    // Two pinned host buffers per tensor, used in turn: a batch's upload is asynchronous, and the buffer is refilled
+    // two batches later, after that upload has read it.
+    private readonly StagingBuffer[] _xStage = new StagingBuffer[2], _yStage = new StagingBuffer[2];
     private bool _disposed;
 
     /// <summary>A source of Int32 class labels.</summary>
@@ -95,11 +97,14 @@ public sealed class ArrayBatchSource : IBatchSource, IDisposable
         _batchSize = Math.Min(batchSize, Count);
         _shuffle = shuffle;
         _seed = seed;
-        _xStage = new float[_batchSize * _xPer];
-        if (labels is not null) _labelStage = new int[_batchSize]; else _targetStage = new float[_batchSize * _yPer];
         int tail = Count % _batchSize;
         try
         {
+            for (int i = 0; i < 2; i++)
+            {
+                _xStage[i] = device.AllocateStaging(_batchSize * _xPer);
+                _yStage[i] = device.AllocateStaging(_batchSize * _yPer);
+            }
             _xFull = device.AllocateUninitialized([_batchSize, .. sampleShape]);
             _yFull = device.AllocateUninitialized(labels is not null ? [_batchSize] : [_batchSize, .. targetShape], labels is not null ? DType.Int32 : DType.Float32);
             if (tail > 0)
@@ -142,21 +147,24 @@ public sealed class ArrayBatchSource : IBatchSource, IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var order = Order(epoch);
-        for (int start = 0; start < Count; start += _batchSize)
+        int k = 0;
+        for (int start = 0; start < Count; start += _batchSize, k ^= 1)
         {
             int n = Math.Min(_batchSize, Count - start);
+            var xs = _xStage[k].Array;   // waits for this buffer's previous upload only
+            var ys = _yStage[k].Array;
+            var labelBits = MemoryMarshal.Cast<float, int>(ys.AsSpan());
             for (int i = 0; i < n; i++)
             {
                 int s = order[start + i];
-                Array.Copy(_x, (long)s * _xPer, _xStage, (long)i * _xPer, _xPer);
-                if (_labelStage is not null) _labelStage[i] = _labels![s];
-                else Array.Copy(_targets!, (long)s * _yPer, _targetStage!, (long)i * _yPer, _yPer);
+                Array.Copy(_x, (long)s * _xPer, xs, (long)i * _xPer, _xPer);
+                if (_labels is not null) labelBits[i] = _labels[s];
+                else Array.Copy(_targets!, (long)s * _yPer, ys, (long)i * _yPer, _yPer);
             }
             var xt = n == _batchSize ? _xFull : _xTail!;
             var yt = n == _batchSize ? _yFull : _yTail!;
-            xt.CopyFrom(_xStage.AsSpan(0, n * _xPer));
-            if (_labelStage is not null) yt.CopyFrom(_labelStage.AsSpan(0, n));
-            else yt.CopyFrom(_targetStage!.AsSpan(0, n * _yPer));
+            xt.CopyFromAsync(_xStage[k]);
+            yt.CopyFromAsync(_yStage[k]);
             yield return new Batch(xt, yt, n);
         }
     }
@@ -168,5 +176,7 @@ public sealed class ArrayBatchSource : IBatchSource, IDisposable
         _disposed = true;
         _xTail?.Dispose(); _yTail?.Dispose();
         _xFull?.Dispose(); _yFull?.Dispose();
+        foreach (var s in _xStage) s?.Dispose();
+        foreach (var s in _yStage) s?.Dispose();
     }
 }

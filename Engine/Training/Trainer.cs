@@ -157,12 +157,7 @@ public sealed class Trainer
                     ctx.Batch = steps + 1;
                     ctx.CurrentBatch = batch;
                     foreach (var c in all) c.OnBatchBegin(ctx);
-                    Model.ZeroGrad();
-                    var output = Model.Forward(batch.X, training: true);
-                    Loss.Compute(device, output, batch.Y, stepLoss, Model.OutputGrad);
-                    Model.Backward();
-                    Optimizer.Step();
-                    device.Axpy(Loss.Reduction == LossReduction.Mean ? batch.N : 1f, stepLoss, lossSum);
+                    var output = Step(batch, stepLoss, lossSum);
                     collector?.Add(output, batch.Y, samples, batch.N);
                     samples += batch.N;
                     steps++;
@@ -205,6 +200,22 @@ public sealed class Trainer
             for (int i = 0; i < begun; i++) all[i].OnTrainEnd(ctx);
         }
         return new FitResult(_history.ToArray(), epochsRun, ctx.StopReason, _bestEpoch, _bestMetric, monitor, total.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>
+    /// One training step, all on the device: zero-grad, forward, loss (value into <paramref name="stepLoss"/>),
+    /// backward, optimizer, and the loss accumulated into <paramref name="lossSum"/> (weighted by the batch size for a
+    /// Mean-reduced loss). Returns the model's output. <c>Bench summary</c> counts this method's launches.
+    /// </summary>
+    internal Tensor Step(Batch batch, Tensor stepLoss, Tensor lossSum)
+    {
+        Model.ZeroGrad();
+        var output = Model.Forward(batch.X, training: true);
+        Loss.Compute(Model.Device, output, batch.Y, stepLoss, Model.OutputGrad);
+        Model.Backward();
+        Optimizer.Step();
+        Model.Device.Axpy(Loss.Reduction == LossReduction.Mean ? batch.N : 1f, stepLoss, lossSum);
+        return output;
     }
 
     /// <summary>
