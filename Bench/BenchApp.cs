@@ -16,7 +16,7 @@ internal static class BenchApp
                 return Cli.BadArguments;
             }
         }
-        var root = new RootCommand("GpuNet: train (preset networks on real data), data (fetch data sets), devices, peak (FMA, copy bandwidth), gemm, kernels, optim (fused optimizer step; own --help).")
+        var root = new RootCommand("GpuNet: train (preset networks on real data), data (fetch data sets), devices, peak (FMA, copy bandwidth), gemm, kernels, optim (fused optimizer step; own --help), conv, sass (per-kernel SASS statistics from ptxas and cuobjdump).")
         {
             TrainCommand.Create(),
             DataCommand.Create(),
@@ -25,6 +25,7 @@ internal static class BenchApp
             GemmCommand.Create(),
             KernelsCommand.Create(),
             ConvCommand.Create(),
+            SassCommand.Create(),
         };
         return Cli.Run(root, args);
     }
