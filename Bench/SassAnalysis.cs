@@ -40,10 +40,10 @@ internal readonly record struct SassLoop(int Start, int End, int Fma)
 internal sealed record SassFunction(string Name, IReadOnlyList<SassInstruction> Instructions, IReadOnlyDictionary<string, int> Labels)
 {
     /// <summary>Instructions whose base opcode is one of <paramref name="bases"/>.</summary>
-    public int Count(params string[] bases) => Instructions.Count(i => bases.Contains(i.Base, StringComparer.Ordinal));
+    public int CountOpcodes(params string[] bases) => Instructions.Count(i => bases.Contains(i.Base, StringComparer.Ordinal));
 
     /// <summary>Instructions with base opcode <paramref name="baseOpcode"/> and the modifier <paramref name="modifier"/>.</summary>
-    public int Count(string baseOpcode, string modifier) => Instructions.Count(i => i.Base == baseOpcode && i.Has(modifier));
+    public int CountWithModifier(string baseOpcode, string modifier) => Instructions.Count(i => i.Base == baseOpcode && i.Has(modifier));
 
     /// <summary>
     /// Every loop: a <c>BRA</c> (guarded or not) to a label at or before it closes the loop that starts at the label.

@@ -144,11 +144,11 @@ internal static class SassCommand
         if (functions.Count == 0) throw new FormatException($"cuobjdump -sass printed no function:\n{listing}");
         // ILGPU emits one .entry and may emit .func helpers: count over all; the main loop is the best of any function.
         var all = functions.SelectMany(f => f.Instructions).ToList();
-        int Count128(string op) => functions.Sum(f => f.Count(op, "128"));
+        int Count128(string op) => functions.Sum(f => f.CountWithModifier(op, "128"));
         SassLoop? loop = functions.Select(f => f.MainFmaLoop()).Where(l => l is not null).MaxBy(l => l!.Value.Fma);
         bool explicitly = KernelCatalog.IsExplicitlyGrouped(KernelCatalog.Kernels[name]);
         int group = explicitly ? explicitGroup : limits.AutoGroupSize(resources.Registers, resources.SharedBytes);
-        return new SassRow(name, resources, functions.Sum(f => f.Count("LDL", "STL")), group,
+        return new SassRow(name, resources, functions.Sum(f => f.CountOpcodes("LDL", "STL")), group,
             limits.Occupancy(resources.Registers, resources.SharedBytes, group),
             Count128("LDG"), Count128("LDS"), Count128("STS"), all.Count, loop);
     }

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Reflection;
 using System.Text;
 using System.Text.RegularExpressions;
+using GpuNet.Bench;
 using GpuNet.Compilation;
 using GpuNet.Kernels;
 using ILGPU;
@@ -151,7 +152,8 @@ public sealed class PtxCompilerFixture : PtxCompiler;
 
 /// <summary>
 /// Compiles every kernel to PTX with ILGPU and assembles it with NVIDIA's ptxas for sm_80 (A100) and sm_90 (H100):
-/// invalid PTX, ptxas warnings and register spills fail. Prints registers, shared memory and spills per kernel.
+/// invalid PTX, ptxas warnings, register spills and any local-memory instruction (LDL/STL in cuobjdump's SASS) fail, so
+/// the README's test command catches what <c>Bench sass</c> reports. Prints registers, shared memory and spills per kernel.
 /// </summary>
 public sealed class PtxCompileTests(PtxCompilerFixture fixture) : IClassFixture<PtxCompilerFixture>
 {
@@ -171,6 +173,7 @@ public sealed class PtxCompileTests(PtxCompilerFixture fixture) : IClassFixture<
     public void AssemblesWithPtxas(string kernel)
     {
         string ptxas = Toolchain.Require(NativeTools.Ptxas());
+        string cuobjdump = Toolchain.Require(NativeTools.Cuobjdump());
         var method = KernelCatalog.Kernels[kernel];
         var sw = Stopwatch.StartNew();
         string? ptx = fixture.TryCompilePtx(kernel, method, out var error);
@@ -185,7 +188,8 @@ public sealed class PtxCompileTests(PtxCompilerFixture fixture) : IClassFixture<
         foreach (var arch in Architectures)
         {
             sw.Restart();
-            var (exit, output) = NativeTools.Run(ptxas, $"-arch={arch}", "-v", file, "-o", Path.ChangeExtension(file, arch + ".cubin"));
+            string cubin = Path.ChangeExtension(file, arch + ".cubin");
+            var (exit, output) = NativeTools.Run(ptxas, $"-arch={arch}", "-v", file, "-o", cubin);
             double ptxasMs = sw.Elapsed.TotalMilliseconds;
             if (exit != 0)
             {
@@ -206,6 +210,10 @@ public sealed class PtxCompileTests(PtxCompilerFixture fixture) : IClassFixture<
             rows.Add(string.Create(CultureInfo.InvariantCulture,
                 $"{kernel,-40} {arch,-6} {regs,4}  {smem,7}  {stack,8}  {stores,6}/{loads,-7}  {ilgpuMs,6:F0}+{ptxasMs,-5:F0}"));
             if (stores != 0 || loads != 0) problems.Add($"{kernel} spills on {arch}: {stores} bytes stored, {loads} bytes loaded");
+            var (dumpExit, listing) = NativeTools.Run(cuobjdump, "-sass", cubin);
+            if (dumpExit != 0) problems.Add($"cuobjdump -sass on the {arch} cubin failed (exit {dumpExit}):\n{listing}");
+            else if (SassParser.Parse(listing).Sum(f => f.CountOpcodes("LDL", "STL")) is int local and > 0)
+                problems.Add($"{kernel} uses local memory on {arch}: {local} LDL/STL instructions ({stack} bytes stack frame); Bench sass --kernel '{kernel}' --dump DIR shows the SASS");
             var warnings = output.Split('\n').Where(l => l.Contains("warning", StringComparison.OrdinalIgnoreCase)).ToList();
             if (warnings.Count > 0) problems.Add($"ptxas -arch={arch} warned:\n{string.Join("\n", warnings)}");
         }
