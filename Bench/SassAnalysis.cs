@@ -63,6 +63,14 @@ internal sealed record SassFunction(string Name, IReadOnlyList<SassInstruction> 
     }
 
     /// <summary>
+    /// The smallest loop that contains <paramref name="inner"/> (for a GEMM: the K-tile loop around the inner product,
+    /// with its tile loads, barriers and index math), or null when none does. Its counts are static: the inner loop
+    /// runs several times per trip of this one.
+    /// </summary>
+    public SassLoop? EnclosingLoop(SassLoop inner)
+        => Loops().Where(l => l.Contains(inner)).Select(l => (SassLoop?)l).MinBy(l => l!.Value.Instructions);
+
+    /// <summary>
     /// The index of the instruction a branch jumps to: its operand is an address (<c>BRA 0x4450</c>, cuobjdump on a
     /// cubin) or a label (<c>BRA `(.L_x_3)</c>, nvdisasm); null when it names neither an instruction nor a label.
     /// </summary>

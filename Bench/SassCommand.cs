@@ -19,8 +19,9 @@ namespace GpuNet.Bench;
 /// <param name="Sts128">128-bit shared stores.</param>
 /// <param name="Instructions">Instructions in the function.</param>
 /// <param name="MainLoop">The innermost loop with the most FFMA/HMMA, or null.</param>
+/// <param name="EnclosingLoop">The smallest loop around <paramref name="MainLoop"/> (a GEMM's K-tile loop), or null.</param>
 internal sealed record SassRow(string Name, PtxasResources Resources, int LocalOps, int GroupSize, double Occupancy,
-    int Ldg128, int Lds128, int Sts128, int Instructions, SassLoop? MainLoop)
+    int Ldg128, int Lds128, int Sts128, int Instructions, SassLoop? MainLoop, SassLoop? EnclosingLoop)
 {
     /// <summary>LDG.E.128 + LDS.128 + STS.128: the 16-byte memory instructions a tiled GEMM stages its tiles with.</summary>
     public int VectorLoads => Ldg128 + Lds128 + Sts128;
@@ -145,12 +146,15 @@ internal static class SassCommand
         // ILGPU emits one .entry and may emit .func helpers: count over all; the main loop is the best of any function.
         var all = functions.SelectMany(f => f.Instructions).ToList();
         int Count128(string op) => functions.Sum(f => f.CountWithModifier(op, "128"));
-        SassLoop? loop = functions.Select(f => f.MainFmaLoop()).Where(l => l is not null).MaxBy(l => l!.Value.Fma);
+        SassLoop? loop = null, enclosing = null;
+        foreach (var f in functions)
+            if (f.MainFmaLoop() is { } main && (loop is not { } best || main.Fma > best.Fma))
+                (loop, enclosing) = (main, f.EnclosingLoop(main));
         bool explicitly = KernelCatalog.IsExplicitlyGrouped(KernelCatalog.Kernels[name]);
         int group = explicitly ? explicitGroup : limits.AutoGroupSize(resources.Registers, resources.SharedBytes);
         return new SassRow(name, resources, functions.Sum(f => f.CountOpcodes("LDL", "STL")), group,
             limits.Occupancy(resources.Registers, resources.SharedBytes, group),
-            Count128("LDG"), Count128("LDS"), Count128("STS"), all.Count, loop);
+            Count128("LDG"), Count128("LDS"), Count128("STS"), all.Count, loop, enclosing);
     }
 
     private static string ToolVersion(string ptxas)
@@ -167,7 +171,7 @@ internal static class SassCommand
         return sb.Append(" --markdown docs/kernels/sass.md").ToString();
     }
 
-    private static string[] Headers => ["kernel", "regs", "spill B", "LDL/STL", "smem B", "group", "occupancy", "LDG.128", "LDS.128", "STS.128", "main loop FMA share"];
+    private static string[] Headers => ["kernel", "regs", "spill B", "LDL/STL", "smem B", "group", "occupancy", "LDG.128", "LDS.128", "STS.128", "main loop FMA share", "enclosing loop (FMA/instr)"];
 
     private static string[] Cells(SassRow r) =>
     [
@@ -175,6 +179,7 @@ internal static class SassCommand
         r.Resources.SharedBytes.ToString(Inv), r.GroupSize.ToString(Inv), r.Occupancy.ToString("F3", Inv),
         r.Ldg128.ToString(Inv), r.Lds128.ToString(Inv), r.Sts128.ToString(Inv),
         r.MainLoop is { } l ? string.Create(Inv, $"{l.FmaShare:F3} ({l.Fma}/{l.Instructions})") : "-",
+        r.EnclosingLoop is { } e ? string.Create(Inv, $"{e.Fma}/{e.Instructions}") : "-",
     ];
 
     private static void WriteText(TextWriter w, List<SassRow> rows, ArchLimits limits, string version)
@@ -208,6 +213,9 @@ internal static class SassCommand
                 ["main_loop_fma"] = r.MainLoop?.Fma,
                 ["main_loop_instructions"] = r.MainLoop?.Instructions,
                 ["main_loop_fma_share"] = r.MainLoop?.FmaShare,
+                ["enclosing_loop_fma"] = r.EnclosingLoop?.Fma,
+                ["enclosing_loop_instructions"] = r.EnclosingLoop?.Instructions,
+
             });
         var doc = new JsonObject { ["arch"] = limits.Arch, ["ptxas"] = version, ["kernels"] = kernels };
         return doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
@@ -233,6 +241,7 @@ internal static class SassCommand
         sb.AppendLine(Inv, $"- **occupancy**: resident warps / 64 from registers (allocated per warp in units of 256 of 64K), shared memory ({limits.SharedBytesPerSm / 1024} KB per SM, 1 KB reserved per block), 2048 threads and 32 blocks per SM, at **group** threads: {explicitGroup} for explicitly grouped kernels, ILGPU's auto-grouping choice (the largest group with the best occupancy) for the others.");
         sb.AppendLine("- **LDG.128 / LDS.128 / STS.128**: 16-byte global loads, shared loads and shared stores (`vector_loads` in the JSON is their sum).");
         sb.AppendLine("- **main loop FMA share**: a loop is a backward `BRA` and the instructions from its target to it; of the innermost loops holding FFMA or HMMA (containing no other such loop), the one with the most FMAs; FMA instructions / all instructions of its body (counts in brackets). `-`: no loop holds an FMA.");
+        sb.AppendLine("- **enclosing loop (FMA/instr)**: FMA and all instructions of the smallest loop around the main loop (for a GEMM, the K-tile loop: tile loads, barriers, index math, and the main loop once), static counts: the main loop runs several times per trip, so this is no issued-instruction share; the instructions outside the main loop are the per-tile overhead. `-`: the main loop is outermost.");
         sb.AppendLine();
         sb.AppendLine("| " + string.Join(" | ", Headers) + " |");
         sb.AppendLine("|" + string.Concat(Headers.Select((_, i) => i == 0 ? " --- |" : " ---: |")));

@@ -8,11 +8,8 @@ using GpuNet.Compilation;
 using GpuNet.Kernels;
 using ILGPU;
 using ILGPU.Backends;
-using ILGPU.Backends.EntryPoints;
 using ILGPU.Backends.OpenCL;
-using ILGPU.Backends.PTX;
 using ILGPU.Runtime;
-using ILGPU.Runtime.Cuda;
 using ILGPU.Runtime.OpenCL;
 
 namespace GpuNet.Tests;

@@ -202,6 +202,7 @@ ptxas info    : Used 48 registers, 16640 bytes smem
         Assert.Equal(18, main.Instructions);
         Assert.Equal(1, main.Fma);
         Assert.Equal(1.0 / 18, main.FmaShare, 12);
+        Assert.Null(f.EnclosingLoop(main));
     }
 
     [Fact]
@@ -214,6 +215,8 @@ ptxas info    : Used 48 registers, 16640 bytes smem
         Assert.Equal((0x40, 0x90), (f.Instructions[main.Start].Address, f.Instructions[main.End].Address));
         Assert.Equal(4, main.Fma);
         Assert.Equal(4.0 / 6, main.FmaShare, 12);
+        var outer = Assert.IsType<SassLoop>(f.EnclosingLoop(main));
+        Assert.Equal((0x30, 0xf0, 7, 13), (f.Instructions[outer.Start].Address, f.Instructions[outer.End].Address, outer.Fma, outer.Instructions));
         Assert.Equal(2, f.CountWithModifier("LDG", "128"));
         Assert.Equal(1, f.CountWithModifier("LDS", "128"));   // LDS.64 is not a 128-bit load
         Assert.Equal(1, f.CountWithModifier("STS", "128"));
@@ -319,6 +322,7 @@ ptxas info    : Used 48 registers, 16640 bytes smem
         Assert.Equal(0, gemm.GetProperty("spill_bytes").GetInt32());
         Assert.InRange(gemm.GetProperty("occupancy").GetDouble(), 1.0 / 64, 1.0);
         Assert.InRange(gemm.GetProperty("main_loop_fma_share").GetDouble(), 0.05, 1.0);
+        Assert.True(gemm.GetProperty("enclosing_loop_instructions").GetInt32() > gemm.GetProperty("main_loop_instructions").GetInt32());
         string md = File.ReadAllText(dir.File("s.md"));
         Assert.Contains("sass --arch sm_80 --kernel 'GemmOp.Kernel<Relu*>' --markdown docs/kernels/sass.md", md);
         Assert.Contains("| `GemmOp.Kernel<ReluActivation>` |", md);
