@@ -16,7 +16,7 @@ internal static class BenchApp
                 return Cli.BadArguments;
             }
         }
-        var root = new RootCommand("GpuNet: train (preset networks on real data), data (fetch data sets), devices, peak (FMA, copy bandwidth), gemm, kernels, summary (model summary and launches per training step), optim (fused optimizer step; own --help).")
+        var root = new RootCommand("GpuNet: train (preset networks on real data), data (fetch data sets), devices, peak (FMA, copy bandwidth), gemm, kernels, summary (model summary and launches per training step), optim (fused optimizer step; own --help), conv, sass (per-kernel SASS statistics from ptxas and cuobjdump), gpu-report (one run characterising a GPU).")
         {
             TrainCommand.Create(),
             DataCommand.Create(),
@@ -26,6 +26,8 @@ internal static class BenchApp
             KernelsCommand.Create(),
             ConvCommand.Create(),
             SummaryCommand.Create(),
+            SassCommand.Create(),
+            GpuReportCommand.Create(),
         };
         return Cli.Run(root, args);
     }

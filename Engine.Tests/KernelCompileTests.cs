@@ -3,115 +3,22 @@ using System.Globalization;
 using System.Reflection;
 using System.Text;
 using System.Text.RegularExpressions;
+using GpuNet.Bench;
+using GpuNet.Compilation;
 using GpuNet.Kernels;
 using ILGPU;
 using ILGPU.Backends;
-using ILGPU.Backends.EntryPoints;
 using ILGPU.Backends.OpenCL;
-using ILGPU.Backends.PTX;
 using ILGPU.Runtime;
-using ILGPU.Runtime.Cuda;
 using ILGPU.Runtime.OpenCL;
 
 namespace GpuNet.Tests;
 
-/// <summary>
-/// Every kernel of the product: the static methods of GpuNet.Kernels carrying <see cref="GpuKernelAttribute"/>, a
-/// generic one closed over every struct of the assembly that satisfies its constraints (e.g.
-/// <c>ActivationOp.ForwardKernel&lt;ReluActivation&gt;</c> for each <see cref="IActivation"/> struct).
-/// The compile tests take their cases from here, so a newly merged kernel or op struct is checked without touching
-/// the tests.
-/// </summary>
-public static class KernelCatalog
+/// <summary>The catalog's kernel names as theory cases.</summary>
+public static class KernelCases
 {
-    private static readonly Lazy<IReadOnlyDictionary<string, MethodInfo>> _kernels = new(Discover);
-
-    private static readonly HashSet<string> IndexTypeNames =
-        ["Index1D", "Index2D", "Index3D", "LongIndex1D", "LongIndex2D", "LongIndex3D"];
-
-    /// <summary>The GpuNet.Kernels assembly.</summary>
-    public static Assembly Assembly => typeof(KernelCache).Assembly;
-
-    /// <summary>
-    /// Compilable kernels by name (<c>Class.Method</c>, nested classes dotted, <c>&lt;type arguments&gt;</c> appended to
-    /// a generic kernel's instantiations, parameter types appended to overloads).
-    /// </summary>
-    public static IReadOnlyDictionary<string, MethodInfo> Kernels => _kernels.Value;
-
     /// <summary>Kernel names, sorted: the cases of the per-kernel theories.</summary>
-    public static TheoryData<string> Names => new(Kernels.Keys.Order(StringComparer.Ordinal));
-
-    /// <summary>Every static method of the assembly (public or not, declared by any type) with the attribute.</summary>
-    public static IEnumerable<MethodInfo> Attributed()
-        => AllStaticMethods().Where(m => m.GetCustomAttribute<GpuKernelAttribute>() is not null);
-
-    /// <summary>
-    /// The closed instantiations of the generic kernel <paramref name="kernel"/>: every combination of type arguments
-    /// drawn from the assembly's non-generic structs that satisfy each type parameter's constraints. A type parameter
-    /// with no interface constraint gets none (it would match every struct), nor does an unsatisfiable one.
-    /// </summary>
-    public static IReadOnlyList<MethodInfo> Instantiations(MethodInfo kernel)
-    {
-        var structs = Assembly.GetTypes().Where(t => t.IsValueType && !t.IsEnum && !t.ContainsGenericParameters).ToList();
-        IEnumerable<Type[]> combos = [[]];
-        foreach (var parameter in kernel.GetGenericArguments())
-        {
-            var interfaces = parameter.GetGenericParameterConstraints().Where(c => c.IsInterface).ToList();
-            var matches = interfaces.Count == 0 ? [] : structs.Where(t => interfaces.All(i => i.IsAssignableFrom(t))).ToList();
-            combos = combos.SelectMany(c => matches.Select(t => (Type[])[.. c, t])).ToList();
-        }
-        return combos.Select(args => kernel.MakeGenericMethod(args)).ToList();
-    }
-
-    /// <summary>Every static method declared by any type of the assembly.</summary>
-    public static IEnumerable<MethodInfo> AllStaticMethods()
-        => Assembly.GetTypes().SelectMany(t =>
-            t.GetMethods(BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly));
-
-    /// <summary>The attribute's <see cref="GpuKernelAttribute.ExplicitlyGrouped"/>.</summary>
-    public static bool IsExplicitlyGrouped(MethodInfo kernel) => kernel.GetCustomAttribute<GpuKernelAttribute>()!.ExplicitlyGrouped;
-
-    /// <summary>ILGPU's entry point description of <paramref name="kernel"/>, by its attribute.</summary>
-    public static EntryPointDescription EntryPoint(MethodInfo kernel) => IsExplicitlyGrouped(kernel)
-        ? EntryPointDescription.FromExplicitlyGroupedKernel(kernel)
-        : EntryPointDescription.FromImplicitlyGroupedKernel(kernel);
-
-    /// <summary>ILGPU's thread index types (Index1D/2D/3D and their Long forms).</summary>
-    public static bool IsIndexType(Type t) => t.Namespace == "ILGPU" && IndexTypeNames.Contains(t.Name);
-
-    /// <summary>ILGPU's array views (ArrayView&lt;T&gt;, ArrayView1D/2D/3D, ...).</summary>
-    public static bool IsArrayView(Type t) => t.Namespace == "ILGPU" && t.Name.StartsWith("ArrayView", StringComparison.Ordinal);
-
-    /// <summary>
-    /// The guard's rule for "this is a kernel", attribute or not: a public static method whose first parameter is an
-    /// ILGPU index type, or a public static void method named <c>*Kernel</c> taking an ArrayView parameter.
-    /// </summary>
-    public static bool LooksLikeKernel(MethodInfo m)
-    {
-        if (!m.IsPublic || !m.IsStatic) return false;
-        var ps = m.GetParameters();
-        if (ps.Length > 0 && IsIndexType(ps[0].ParameterType)) return true;
-        return m.ReturnType == typeof(void) && m.Name.EndsWith("Kernel", StringComparison.Ordinal)
-            && ps.Any(p => IsArrayView(p.ParameterType));
-    }
-
-    private static string TypeArguments(MethodInfo m)
-        => m.IsGenericMethod ? $"<{string.Join(", ", m.GetGenericArguments().Select(TypeName))}>" : "";
-
-    private static string TypeName(Type t) => t.FullName!.Replace(Assembly.GetName().Name + ".", "", StringComparison.Ordinal).Replace('+', '.');
-
-    private static IReadOnlyDictionary<string, MethodInfo> Discover()
-    {
-        var result = new Dictionary<string, MethodInfo>(StringComparer.Ordinal);
-        var closed = Attributed().SelectMany(m => m.IsGenericMethodDefinition ? Instantiations(m) : [m]);
-        foreach (var group in closed.GroupBy(m => $"{TypeName(m.DeclaringType!)}.{m.Name}{TypeArguments(m)}"))
-        {
-            if (group.Count() == 1) { result.Add(group.Key, group.Single()); continue; }
-            foreach (var m in group)
-                result.Add($"{group.Key}({string.Join(",", m.GetParameters().Select(p => p.ParameterType.Name))})", m);
-        }
-        return result;
-    }
+    public static TheoryData<string> Names => new(KernelCatalog.Names);
 }
 
 /// <summary>
@@ -237,97 +144,13 @@ public static class GuardSamples
     public interface IOutsideOp;
 }
 
-/// <summary>
-/// One ILGPU Context (made like Engine's Device.CreateContext: algorithms enabled, O2) and its backends for a test
-/// class. A failing front-end compile poisons an ILGPU Context (every later compile in it throws
-/// NullReferenceException), so after a failure the context is rebuilt and the failure is reported in full.
-/// </summary>
-public abstract class KernelCompilerFixture : IDisposable
-{
-    private readonly Dictionary<string, Backend> _backends = new(StringComparer.Ordinal);
-    private Context? _context;
-    private string? _firstFailure;
-
-    /// <summary>Creates the fixture and its scratch directory.</summary>
-    protected KernelCompilerFixture(string scratchPrefix) => Scratch = Directory.CreateTempSubdirectory(scratchPrefix).FullName;
-
-    /// <summary>A temporary directory for generated sources and compiler outputs, removed on dispose.</summary>
-    public string Scratch { get; }
-
-    /// <summary>Makes the backend named <paramref name="config"/>.</summary>
-    protected abstract Backend CreateBackend(Context context, string config);
-
-    /// <summary>
-    /// Compiles <paramref name="kernel"/> with the backend <paramref name="config"/>. On failure returns null and the
-    /// full exception in <paramref name="error"/>, and rebuilds the context for the next kernel.
-    /// </summary>
-    public CompiledKernel? TryCompile(string name, MethodInfo kernel, string config, out string? error)
-    {
-        _context ??= Device.CreateContext();
-        if (!_backends.TryGetValue(config, out var backend)) _backends[config] = backend = CreateBackend(_context, config);
-        try
-        {
-            error = null;
-            return backend.Compile(KernelCatalog.EntryPoint(kernel), new KernelSpecialization());
-        }
-        catch (Exception e)
-        {
-            string earlier = _firstFailure is null ? "" : $"\n(an earlier compile in this run failed first: {_firstFailure})";
-            _firstFailure ??= $"{name} [{config}]: {e.GetType().Name}: {e.Message.Split('\n')[0]}";
-            ResetContext();
-            error = $"ILGPU could not compile {name} for {config} (the context is rebuilt for the next kernel){earlier}{Hint(e)}\n{e}";
-            return null;
-        }
-    }
-
-    private static string Hint(Exception e)
-    {
-        string all = e.ToString();
-        if (all.Contains("Not supported IL instruction of type 'Throw'", StringComparison.Ordinal))
-            return "\nhint: something the kernel calls can throw (Math.Clamp, checked casts, argument checks): use XMath.Clamp or Min/Max";
-        if (all.Contains("InvalidCodeGenerationException", StringComparison.Ordinal) && all.Contains("Shuffle", StringComparison.Ordinal))
-            return "\nhint: ILGPU 1.5.3's OpenCL backend emits Warp.Shuffle* only for Intel devices; use ILGPU.Algorithms' Warp/Group Reduce or shared memory";
-        if (all.Contains("CapabilityNotSupportedException", StringComparison.Ordinal))
-            return "\nhint: the kernel needs an optional OpenCL capability (fp16, fp64, int64 atomics, subgroups) that this capability set lacks";
-        return "";
-    }
-
-    /// <summary>Writes <paramref name="text"/> to a file in <see cref="Scratch"/> and returns its path.</summary>
-    public string WriteScratch(string fileName, string text)
-    {
-        var path = Path.Combine(Scratch, fileName);
-        File.WriteAllText(path, text);
-        return path;
-    }
-
-    private void ResetContext()
-    {
-        foreach (var b in _backends.Values) b.Dispose();
-        _backends.Clear();
-        _context?.Dispose();
-        _context = null;
-    }
-
-    /// <summary>Disposes backends and context and removes the scratch directory.</summary>
-    public void Dispose()
-    {
-        ResetContext();
-        try { Directory.Delete(Scratch, recursive: true); } catch (IOException) { }
-        GC.SuppressFinalize(this);
-    }
-}
-
-/// <summary>The PTX backend: SM_80 code at PTX ISA 7.0 (ptxas 11.8 accepts up to ISA 7.8).</summary>
-public sealed class PtxCompilerFixture() : KernelCompilerFixture("gpunet-ptx-")
-{
-    /// <inheritdoc/>
-    protected override Backend CreateBackend(Context context, string config)
-        => new PTXBackend(context, CudaArchitecture.SM_80, CudaInstructionSet.ISA_70, null!);
-}
+/// <summary>The PTX compiler shared by a test class.</summary>
+public sealed class PtxCompilerFixture : PtxCompiler;
 
 /// <summary>
 /// Compiles every kernel to PTX with ILGPU and assembles it with NVIDIA's ptxas for sm_80 (A100) and sm_90 (H100):
-/// invalid PTX, ptxas warnings and register spills fail. Prints registers, shared memory and spills per kernel.
+/// invalid PTX, ptxas warnings, register spills and any local-memory instruction (LDL/STL in cuobjdump's SASS) fail, so
+/// the README's test command catches what <c>Bench sass</c> reports. Prints registers, shared memory and spills per kernel.
 /// </summary>
 public sealed class PtxCompileTests(PtxCompilerFixture fixture) : IClassFixture<PtxCompilerFixture>
 {
@@ -343,26 +166,27 @@ public sealed class PtxCompileTests(PtxCompilerFixture fixture) : IClassFixture<
 
     /// <summary>ILGPU generates PTX for the kernel; ptxas assembles it for every architecture without spills or warnings.</summary>
     [Theory]
-    [MemberData(nameof(KernelCatalog.Names), MemberType = typeof(KernelCatalog))]
+    [MemberData(nameof(KernelCases.Names), MemberType = typeof(KernelCases))]
     public void AssemblesWithPtxas(string kernel)
     {
-        string ptxas = Toolchain.Require(Toolchain.Ptxas());
+        string ptxas = Toolchain.Require(NativeTools.Ptxas());
+        string cuobjdump = Toolchain.Require(NativeTools.Cuobjdump());
         var method = KernelCatalog.Kernels[kernel];
         var sw = Stopwatch.StartNew();
-        var compiled = (PTXCompiledKernel?)fixture.TryCompile(kernel, method, "ptx-sm80-isa70", out var error);
-        Assert.True(compiled is not null, error);
-        string ptx = compiled.PTXAssembly;
+        string? ptx = fixture.TryCompilePtx(kernel, method, out var error);
+        Assert.True(ptx is not null, error);
         double ilgpuMs = sw.Elapsed.TotalMilliseconds;
         Assert.Contains(".target sm_80", ptx, StringComparison.Ordinal);
         Assert.Contains(".entry", ptx, StringComparison.Ordinal);
-        string file = fixture.WriteScratch(Safe(kernel) + ".ptx", ptx);
+        string file = fixture.WriteScratch(KernelCompiler.FileName(kernel) + ".ptx", ptx);
 
         var rows = new List<string>();
         var problems = new List<string>();
         foreach (var arch in Architectures)
         {
             sw.Restart();
-            var (exit, output) = Toolchain.Run(ptxas, $"-arch={arch}", "-v", file, "-o", Path.ChangeExtension(file, arch + ".cubin"));
+            string cubin = Path.ChangeExtension(file, arch + ".cubin");
+            var (exit, output) = NativeTools.Run(ptxas, $"-arch={arch}", "-v", file, "-o", cubin);
             double ptxasMs = sw.Elapsed.TotalMilliseconds;
             if (exit != 0)
             {
@@ -383,6 +207,10 @@ public sealed class PtxCompileTests(PtxCompilerFixture fixture) : IClassFixture<
             rows.Add(string.Create(CultureInfo.InvariantCulture,
                 $"{kernel,-40} {arch,-6} {regs,4}  {smem,7}  {stack,8}  {stores,6}/{loads,-7}  {ilgpuMs,6:F0}+{ptxasMs,-5:F0}"));
             if (stores != 0 || loads != 0) problems.Add($"{kernel} spills on {arch}: {stores} bytes stored, {loads} bytes loaded");
+            var (dumpExit, listing) = NativeTools.Run(cuobjdump, "-sass", cubin);
+            if (dumpExit != 0) problems.Add($"cuobjdump -sass on the {arch} cubin failed (exit {dumpExit}):\n{listing}");
+            else if (SassParser.Parse(listing).Sum(f => f.CountOpcodes("LDL", "STL")) is int local and > 0)
+                problems.Add($"{kernel} uses local memory on {arch}: {local} LDL/STL instructions ({stack} bytes stack frame); Bench sass --kernel '{kernel}' --dump DIR shows the SASS");
             var warnings = output.Split('\n').Where(l => l.Contains("warning", StringComparison.OrdinalIgnoreCase)).ToList();
             if (warnings.Count > 0) problems.Add($"ptxas -arch={arch} warned:\n{string.Join("\n", warnings)}");
         }
@@ -404,8 +232,6 @@ public sealed class PtxCompileTests(PtxCompilerFixture fixture) : IClassFixture<
     }
 
     private static int Int(System.Text.RegularExpressions.Group g) => int.Parse(g.Value, CultureInfo.InvariantCulture);
-
-    private static string Safe(string kernel) => Regex.Replace(kernel, "[^A-Za-z0-9_.]", "_");
 
     /// <summary>The PTX lines ptxas's errors point at (<c>line N</c>), to make a failure readable without the file.</summary>
     private static string QuoteLines(string source, string output)
@@ -451,7 +277,7 @@ public sealed record CLConfig(string Name, CLDeviceVendor Vendor, bool Float16, 
 }
 
 /// <summary>The OpenCL backend, one per <see cref="CLConfig"/>, all OpenCL C 2.0.</summary>
-public sealed class CLCompilerFixture() : KernelCompilerFixture("gpunet-cl-")
+public sealed class CLCompilerFixture() : KernelCompiler("gpunet-cl-")
 {
     /// <inheritdoc/>
     protected override Backend CreateBackend(Context context, string config)
@@ -470,10 +296,10 @@ public sealed class OpenCLCompileTests(CLCompilerFixture fixture) : IClassFixtur
 {
     /// <summary>ILGPU emits OpenCL C for the kernel that clang compiles without diagnostics, for every capability set.</summary>
     [Theory]
-    [MemberData(nameof(KernelCatalog.Names), MemberType = typeof(KernelCatalog))]
+    [MemberData(nameof(KernelCases.Names), MemberType = typeof(KernelCases))]
     public void CompilesWithClang(string kernel)
     {
-        string clang = Toolchain.Require(Toolchain.Clang());
+        string clang = Toolchain.Require(NativeTools.Clang());
         var method = KernelCatalog.Kernels[kernel];
         var problems = new List<string>();
         var report = new List<string>();
@@ -483,9 +309,9 @@ public sealed class OpenCLCompileTests(CLCompilerFixture fixture) : IClassFixtur
             var compiled = (CLCompiledKernel?)fixture.TryCompile(kernel, method, config.Name, out var error);
             if (compiled is null) { problems.Add(error!); continue; }
             double ilgpuMs = sw.Elapsed.TotalMilliseconds;
-            string file = fixture.WriteScratch($"{Regex.Replace(kernel, "[^A-Za-z0-9_.]", "_")}.{config.Name}.cl", compiled.Source);
+            string file = fixture.WriteScratch($"{KernelCompiler.FileName(kernel)}.{config.Name}.cl", compiled.Source);
             sw.Restart();
-            var (exit, output) = Toolchain.Run(clang, ["-cl-std=CL2.0", .. CLConfig.ClangHeaderArgs(compiled.Source),
+            var (exit, output) = NativeTools.Run(clang, ["-cl-std=CL2.0", .. CLConfig.ClangHeaderArgs(compiled.Source),
                 "-target", "spir64", "-c", "-emit-llvm", file, "-o", Path.ChangeExtension(file, ".bc")]);
             double clangMs = sw.Elapsed.TotalMilliseconds;
             report.Add(string.Create(CultureInfo.InvariantCulture,
