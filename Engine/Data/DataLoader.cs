@@ -231,7 +231,8 @@ public sealed class DataLoader : Training.IBatchSource, IDisposable
                 var x = size == b ? slot.X : slot.ShortX!;
                 var y = size == b ? slot.Y : slot.ShortY!;
                 x.CopyFrom(_hostX[host].AsSpan(0, size * _data.SampleSize));
-                y.CopyFrom(_hostY[host].AsSpan(0, size * _yPerSample));
+                if (_labels) y.CopyFrom(MemoryMarshal.Cast<float, int>(_hostY[host].AsSpan(0, size)));
+                else y.CopyFrom(_hostY[host].AsSpan(0, size * _yPerSample));
                 if (_worker is not null && k + 1 < BatchCount)
                 {
                     int next = start + b;
