@@ -25,6 +25,10 @@ internal static class PeakCommand
         Console.WriteLine($"FMA peak (float32, {fma.Accumulators} independent Vector{fma.VectorBits} FMA chains per thread, best of {trials}):");
         Console.WriteLine($"  1 thread:   {fma.SingleThreadGflops,8:F1} GFLOP/s");
         Console.WriteLine($"  {fma.Threads} threads:  {fma.TotalGflops,8:F1} GFLOP/s total, {fma.PerCoreGflops:F1} GFLOP/s per core");
+        // The reference train reports MFU against (this probe also updates the per-machine best in the cache).
+        var reference = PeakReference.ForProbe(fma, Data.DataSets.CacheDirectory);
+        Console.WriteLine($"  MFU reference: {reference.Describe()}");
+        if (reference.Nominal is { } n) Console.WriteLine($"  FMA units: {n.FmaReason}");
         var copy = Probes.MeasureCopy((long)copyMib << 20, trials);
         Console.WriteLine($"copy bandwidth ({Cli.Bytes(copy.BytesPerArray)} -> {Cli.Bytes(copy.BytesPerArray)}, read + write bytes, best of {trials}):");
         Console.WriteLine($"  1 thread:   {copy.SingleThreadGBps,8:F1} GB/s");

@@ -19,7 +19,9 @@ internal static class TrainRun
     {
         var s = o.Settings;
         var preset = o.Preset;
-        double? peak = device.IsHost ? Probes.MeasureFma(0.1, trials: 5).TotalGflops * 1e9 : null;
+        // MFU is reported against a stable peak (the nominal one, or the best probe cached for this machine), not this run's probe.
+        var peakRef = device.IsHost ? PeakReference.ForThisHost(DataSets.CacheDirectory) : null;
+        double? peak = peakRef?.Gflops * 1e9;
         var data = preset.Data(s.Seed, log);
         var sampleShape = data.Train.SampleShape.ToArray();
         using var model = Model.Build(device, preset.Network(s), sampleShape, s.BatchSize, new ModelOptions { Seed = s.Seed });
@@ -34,8 +36,8 @@ internal static class TrainRun
         double flopsPerSample = summary.TrainingFlopsPerSample;
 
         log.WriteLine(string.Create(Inv, $"GpuNet train {preset.Name} | device {device.Name} ({device.Info.Description}) | math {MathName(device)} | {model.ParameterCount:N0} parameters, {flopsPerSample / 1e6:F2} MFLOP/sample (train) | {summary.LaunchesPerTrainingStep} launches/step"));
-        string peakText = peak is double pk ? string.Create(Inv, $" | host FMA peak {pk / 1e9:F0} GFLOP/s") : "";
-        log.WriteLine(string.Create(Inv, $"data: train {data.Train.Count}, validation {data.Validation?.Count ?? 0}, test {data.Test?.Count ?? 0} | batch {s.BatchSize}, {s.Epochs} epochs, {s.Optimizer} lr {s.LearningRate:G4}, schedule {s.Schedule}, seed {s.Seed}{peakText}"));
+        log.WriteLine(string.Create(Inv, $"data: train {data.Train.Count}, validation {data.Validation?.Count ?? 0}, test {data.Test?.Count ?? 0} | batch {s.BatchSize}, {s.Epochs} epochs, {s.Optimizer} lr {s.LearningRate:G4}, schedule {s.Schedule}, seed {s.Seed}"));
+        if (peakRef is not null) log.WriteLine("MFU against: " + peakRef.Describe());
 
         int epochsDone = 0;
         if (o.ResumePath is not null)
@@ -78,7 +80,7 @@ internal static class TrainRun
         double? runMfu = peak is double pp && trainSeconds > 0 ? trainFlops / trainSeconds / pp : null;
         var metrics = bestTest?.Metrics ?? bestVal?.Metrics;
         log.WriteLine(fit.StoppedEarly ? $"stopped: {fit.StopReason}" : $"finished {fit.EpochsRun} epoch(s)");
-        log.WriteLine(string.Create(Inv, $"train: {trainSeconds:F1}s, {trainSamples / Math.Max(trainSeconds, 1e-9):N0} samples/s{(runMfu is double mm ? $", MFU {mm:P1} of {peak / 1e9:F0} GFLOP/s" : "")}"));
+        log.WriteLine(string.Create(Inv, $"train: {trainSeconds:F1}s, {trainSamples / Math.Max(trainSeconds, 1e-9):N0} samples/s{(runMfu is double mm ? $", MFU {mm:P1} of {peak / 1e9:F0} GFLOP/s ({peakRef!.Source}; this run's probe {peakRef.ProbeGflops:F0})" : "")}"));
         if (bestVal is not null) log.WriteLine(string.Create(Inv, $"validation: loss {bestVal.Loss:F4}, accuracy {Pct(bestVal.Accuracy)} (best epoch {fit.BestEpoch})"));
         if (bestTest is not null) log.WriteLine(string.Create(Inv, $"test: loss {bestTest.Loss:F4}, accuracy {Pct(bestTest.Accuracy)}"));
         if (metrics is not null)
@@ -100,6 +102,10 @@ internal static class TrainRun
                 ["train_seconds"] = trainSeconds,
                 ["samples_per_second"] = trainSamples / Math.Max(trainSeconds, 1e-9),
                 ["mfu"] = runMfu,
+                ["peak_gflops"] = peakRef?.Gflops,
+                ["peak_source"] = peakRef?.Source,
+                ["nominal_peak_gflops"] = peakRef?.Nominal?.Gflops,
+                ["probe_gflops"] = peakRef?.ProbeGflops,
                 ["history"] = new JsonArray(history.Select(h => (JsonNode)h.ToJson()).ToArray()),
                 ["final"] = Split(finalEval.Validation ?? fit.Last?.Validation, finalEval.Test),
                 ["best"] = Best(fit, s.Patience is not null, bestVal, bestTest),

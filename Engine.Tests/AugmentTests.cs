@@ -207,11 +207,11 @@ public sealed class AugmentTests
         Assert.True(Math.Abs((double)picks / n - 0.25) < 4.5 * sigma, $"erase rate {(double)picks / n}, expected 0.25");
     }
 
-    private static IAugmentation Pipeline() => Augment.Compose(
+    internal static IAugmentation Pipeline() => Augment.Compose(
         Augment.HorizontalFlip(0.5), Augment.RandomCrop(2), Augment.Rotation(15, fill: 0f),
         Augment.ColorJitter(0.2, 0.2), Augment.RandomErasing(0.5));
 
-    private static float[] Images(int n, ImageShape s, int seed)
+    internal static float[] Images(int n, ImageShape s, int seed)
     {
         var a = TestData.Uniform(seed, n * s.Size);
         for (int i = 0; i < a.Length; i++) a[i] = 0.5f + 0.5f * a[i];
@@ -249,31 +249,6 @@ public sealed class AugmentTests
         Array.Copy(src, 7 * s.Size, one, 0, s.Size);
         serial.Apply(one, 1, 1, [5, 6, 107], 2);
         Assert.Equal(e1.AsSpan(7 * s.Size, s.Size).ToArray(), one.AsSpan(0, s.Size).ToArray());
-    }
-
-    [Fact]
-    public void RunnerAllocatesNothingPerBatch()
-    {
-        var s = new ImageShape(1, 28, 28);
-        int n = 128;
-        var batch = Images(n, s, 2);
-        var idx = Enumerable.Range(0, n).ToArray();
-        foreach (bool parallel in new[] { false, true })
-        {
-            var r = new AugmentRunner(Pipeline(), s, 1, parallel);
-            r.Apply(batch, n, 0, idx, 0);
-            r.Apply(batch, n, 1, idx, 0);
-            // Under load the parallel path's hand-off to a worker occasionally allocates a few bytes of runtime
-            // bookkeeping: the least of three windows is the runner's own allocation.
-            long grew = long.MaxValue;
-            for (int window = 0; window < 3 && grew != 0; window++)
-            {
-                long before = GC.GetAllocatedBytesForCurrentThread();
-                for (int e = 2; e < 6; e++) r.Apply(batch, n, e, idx, 0);
-                grew = Math.Min(grew, GC.GetAllocatedBytesForCurrentThread() - before);
-            }
-            Assert.True(grew == 0, $"4 batches allocated {grew} bytes (parallel {parallel})");
-        }
     }
 
     public static TheoryData<string, Func<IAugmentation>, string> BadArguments => new()
@@ -324,14 +299,14 @@ public sealed class AugmentLoaderTests(BackendFixture f) : DeviceTestBase(f), IC
     private static readonly ImageShape Shape = new(1, 6, 6);
 
     // n images of (1, 6, 6) in [0.25, 0.75]; label i % 3.
-    private static Dataset Images(int n)
+    internal static Dataset Images(int n)
     {
         var x = TestData.Uniform(7, n * Shape.Size);
         for (int i = 0; i < x.Length; i++) x[i] = 0.5f + 0.25f * x[i];
         return Dataset.Classification("images", x, [1, 6, 6], Enumerable.Range(0, n).Select(i => i % 3).ToArray(), 3);
     }
 
-    private static IAugmentation Pipeline() => Augment.Compose(
+    internal static IAugmentation Pipeline() => Augment.Compose(
         Augment.HorizontalFlip(0.5), Augment.RandomCrop(1), Augment.Rotation(20), Augment.ColorJitter(0.3, 0.3), Augment.RandomErasing(0.5));
 
     private static List<(float[] X, int[] Idx)> Epoch(DataLoader l, int epoch)
@@ -393,27 +368,72 @@ public sealed class AugmentLoaderTests(BackendFixture f) : DeviceTestBase(f), IC
         }
         Assert.NotEqual(Epoch(with, 0)[0].X, Epoch(with, 1)[0].X);
     }
+}
+
+/// <summary>
+/// Augmentation allocates nothing per batch, counted on the engine's threads (<see cref="EngineAllocations"/>): the
+/// calling thread, the host pool's workers and the loader's prefetch thread. The pool is process-wide, so these run in
+/// the steady-state collection, alone.
+/// </summary>
+[Collection(nameof(SteadyStateTests))]
+public sealed class AugmentAllocationTests(BackendFixture f) : DeviceTestBase(f), IClassFixture<BackendFixture>
+{
+    [Fact]
+    public void RunnerAllocatesNothingPerBatch()
+    {
+        var s = new ImageShape(1, 28, 28);
+        int n = 128;
+        var batch = AugmentTests.Images(n, s, 2);
+        var idx = Enumerable.Range(0, n).ToArray();
+        foreach (bool parallel in new[] { false, true })
+        {
+            var r = new AugmentRunner(AugmentTests.Pipeline(), s, 1, parallel);
+            r.Apply(batch, n, 0, idx, 0);
+            r.Apply(batch, n, 1, idx, 0);
+            // The calling thread and the host pool's workers (which run ranges in the parallel case).
+            long before = EngineAllocations.Now();
+            for (int e = 2; e < 6; e++) r.Apply(batch, n, e, idx, 0);
+            long grew = EngineAllocations.Now() - before;
+            Assert.True(grew == 0, $"4 batches allocated {grew} bytes (parallel {parallel})");
+        }
+    }
+
+    // An augmentation that allocates an array per image: the steady-state measure must see it, with and without prefetch.
+    private sealed class AllocatingAugmentation : IAugmentation
+    {
+        public int ScratchSize(ImageShape shape) => 0;
+        public void Apply(Span<float> image, ImageShape shape, ref SplitMix64 rng, Span<float> scratch) => image[0] = new float[16].Length;
+    }
+
+    // Managed bytes an epoch of 200 images (29 batches) allocates on the engine's threads after the first batch: the
+    // consuming thread (copies to the device) and, with prefetch, the thread that gathers and augments.
+    private long EpochAllocations(bool prefetch, IAugmentation augmentation)
+    {
+        var data = AugmentLoaderTests.Images(200);
+        using var l = new DataLoader(D, data, 7, shuffle: true, dropLast: false, seed: 1, prefetch, augment: augmentation);
+        Assert.Equal(prefetch, l.Prefetch);
+        foreach (var _ in l.Batches(0)) { }
+        long before = 0;
+        int seen = 0;
+        foreach (var b in l.Batches(1))
+        {
+            if (b.Index == 1) before = EngineAllocations.Now(l);
+            seen++;
+        }
+        // The enumeration has ended: the prefetch thread has recorded its count for the last batch it gathered.
+        long after = EngineAllocations.Now(l);
+        Assert.Equal(29, seen);
+        return after - before;
+    }
 
     [Theory, BackendData(false), BackendData(true)]
     public void SteadyStateAllocatesNothing(string backend, bool prefetch)
     {
         Use(backend);
         Assert.SkipUnless(D.IsHost, "allocation is measured on the cpu device (ILGPU's copies may allocate on their own)");
-        // Without prefetch the consuming thread gathers and augments, so its count covers the augmentation; with
-        // prefetch the worker thread augments into preallocated scratch (covered by AugmentTests.RunnerAllocatesNothingPerBatch).
-        var data = Images(200);
-        using var l = new DataLoader(D, data, 7, shuffle: true, dropLast: false, seed: 1, prefetch, augment: Pipeline());
-        foreach (var _ in l.Batches(0)) { }
-        long before = 0;
-        int seen = 0;
-        foreach (var b in l.Batches(1))
-        {
-            if (b.Index == 1) before = GC.GetAllocatedBytesForCurrentThread();
-            seen++;
-        }
-        long after = GC.GetAllocatedBytesForCurrentThread();
-        Assert.Equal(29, seen);
-        Assert.Equal(0, after - before);
+        Assert.Equal(0, EpochAllocations(prefetch, AugmentLoaderTests.Pipeline()));
+        // The measure covers the thread that does the work: with prefetch that is the loader's worker, not this thread.
+        long allocating = EpochAllocations(prefetch, new AllocatingAugmentation());
+        Assert.True(allocating >= 27 * 7 * 16 * sizeof(float), $"an augmentation allocating 64 B per image showed {allocating} bytes over 27 batches (prefetch {prefetch})");
     }
 }
-

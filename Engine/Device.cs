@@ -187,7 +187,7 @@ public sealed partial class Device : IDisposable
         if (ShapeUtil.Count(shape) != data.Length)
             throw new ShapeMismatchException("FromArray", ShapeUtil.Format(shape), $"({data.Length})", $"shape holds {ShapeUtil.Count(shape)} elements, data has {data.Length}");
         var t = AllocateUninitialized(shape, dtype);
-        t.CopyFrom(data);
+        t.CopyBitsFrom(data, "FromArray");
         return t;
     }
 

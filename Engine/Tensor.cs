@@ -75,7 +75,7 @@ public sealed class Tensor : IDisposable
     {
         RequireDType(DType.Float32, "ToArray");
         var result = new float[Length];
-        CopyTo(result);
+        CopyBitsTo(result, "ToArray");
         return result;
     }
 
@@ -84,26 +84,32 @@ public sealed class Tensor : IDisposable
     {
         RequireDType(DType.Int32, "ToInt32Array");
         var result = new int[Length];
-        CopyTo(MemoryMarshal.Cast<int, float>(result.AsSpan()));
+        CopyBitsTo(MemoryMarshal.Cast<int, float>(result.AsSpan()), "ToInt32Array");
         return result;
     }
 
-    /// <summary>Copies the elements into <paramref name="destination"/>, whose length must equal <see cref="Length"/>.</summary>
+    /// <summary>Copies the elements of a float32 tensor into <paramref name="destination"/>, whose length must equal <see cref="Length"/>.</summary>
+    /// <exception cref="ArgumentException">The tensor is not float32, or the length differs.</exception>
     public void CopyTo(Span<float> destination)
     {
-        ThrowIfDisposed("CopyTo");
-        if (destination.Length != Length)
-            throw new ArgumentException($"CopyTo: destination has {destination.Length} elements, the tensor {ShapeUtil.Format(_shape)} has {Length}", nameof(destination));
-        Device.CopyToHost(this, destination);
+        RequireDType(DType.Float32, "CopyTo", nameof(destination));
+        CopyBitsTo(destination, "CopyTo");
     }
 
-    /// <summary>Copies <paramref name="source"/>, whose length must equal <see cref="Length"/>, into the tensor.</summary>
+    /// <summary>Copies the elements of an int32 tensor into <paramref name="destination"/>, whose length must equal <see cref="Length"/>.</summary>
+    /// <exception cref="ArgumentException">The tensor is not int32, or the length differs.</exception>
+    public void CopyTo(Span<int> destination)
+    {
+        RequireDType(DType.Int32, "CopyTo", nameof(destination));
+        CopyBitsTo(MemoryMarshal.Cast<int, float>(destination), "CopyTo");
+    }
+
+    /// <summary>Copies <paramref name="source"/>, whose length must equal <see cref="Length"/>, into a float32 tensor.</summary>
+    /// <exception cref="ArgumentException">The tensor is not float32 (int32 labels take the int overload), or the length differs.</exception>
     public void CopyFrom(ReadOnlySpan<float> source)
     {
-        ThrowIfDisposed("CopyFrom");
-        if (source.Length != Length)
-            throw new ArgumentException($"CopyFrom: source has {source.Length} elements, the tensor {ShapeUtil.Format(_shape)} has {Length}", nameof(source));
-        Device.CopyFromHost(source, this);
+        RequireDType(DType.Float32, "CopyFrom", nameof(source));
+        CopyBitsFrom(source, "CopyFrom");
     }
 
     /// <summary>
@@ -124,11 +130,29 @@ public sealed class Tensor : IDisposable
         Device.UploadAsync(source, this);
     }
 
-    /// <summary>Copies int32 <paramref name="source"/> into an int32 tensor.</summary>
+    /// <summary>Copies int32 <paramref name="source"/>, whose length must equal <see cref="Length"/>, into an int32 tensor.</summary>
+    /// <exception cref="ArgumentException">The tensor is not int32, or the length differs.</exception>
     public void CopyFrom(ReadOnlySpan<int> source)
     {
-        RequireDType(DType.Int32, "CopyFrom");
-        CopyFrom(MemoryMarshal.Cast<int, float>(source));
+        RequireDType(DType.Int32, "CopyFrom", nameof(source));
+        CopyBitsFrom(MemoryMarshal.Cast<int, float>(source), "CopyFrom");
+    }
+
+    // The element copies without a dtype check: `bits` holds each element's 4-byte pattern (int32 bits for Int32).
+    private void CopyBitsTo(Span<float> bits, string op)
+    {
+        ThrowIfDisposed(op);
+        if (bits.Length != Length)
+            throw new ArgumentException($"{op}: destination has {bits.Length} elements, the tensor {ShapeUtil.Format(_shape)} has {Length}", "destination");
+        Device.CopyToHost(this, bits);
+    }
+
+    internal void CopyBitsFrom(ReadOnlySpan<float> bits, string op)
+    {
+        ThrowIfDisposed(op);
+        if (bits.Length != Length)
+            throw new ArgumentException($"{op}: source has {bits.Length} elements, the tensor {ShapeUtil.Format(_shape)} has {Length}", "source");
+        Device.CopyFromHost(bits, this);
     }
 
     /// <summary>Gives an owned buffer back to its device; disposing a view only marks the view unusable.</summary>
@@ -148,10 +172,10 @@ public sealed class Tensor : IDisposable
             throw new ObjectDisposedException(nameof(Tensor), $"{op}: the tensor of shape {ShapeUtil.Format(_shape)} {(_disposed ? "was disposed" : "is a view of a disposed tensor")}");
     }
 
-    internal void RequireDType(DType expected, string op)
+    internal void RequireDType(DType expected, string op, string? paramName = null)
     {
         if (DType != expected)
-            throw new ArgumentException($"{op}: expected a {expected} tensor, got {DType} of shape {ShapeUtil.Format(_shape)}");
+            throw new ArgumentException($"{op}: expected a {expected} tensor, got {DType} of shape {ShapeUtil.Format(_shape)}", paramName);
     }
 
     /// <summary>Host range of a cpu-device tensor.</summary>

@@ -30,6 +30,22 @@ internal static unsafe class HostGemmPool
     private sealed class Worker
     {
         public readonly ManualResetEventSlim Go = new(false);
+        /// <summary>GC.GetAllocatedBytesForCurrentThread after the worker's last call (written before it leaves the call).</summary>
+        public long AllocatedBytes;
+    }
+
+    /// <summary>
+    /// Diagnostics: the managed bytes the GEMM workers have allocated, summed over the workers, as each recorded it
+    /// when it left its last call (<see cref="HostSimd.WorkerAllocatedBytes"/> for the other pool).
+    /// </summary>
+    internal static long WorkerAllocatedBytes
+    {
+        get
+        {
+            long sum = 0;
+            foreach (var w in Volatile.Read(ref s_workers) ?? []) sum += Volatile.Read(ref w.AllocatedBytes);
+            return sum;
+        }
     }
 
     /// <summary>Runs <paramref name="job"/> split into job.Parts parts; false (nothing done) when the pool is busy.</summary>
@@ -147,6 +163,7 @@ internal static unsafe class HostGemmPool
             {
                 Volatile.Write(ref s_error, e);
             }
+            Volatile.Write(ref worker.AllocatedBytes, GC.GetAllocatedBytesForCurrentThread());
             // The last worker out of a closed call releases the caller.
             if (Interlocked.Decrement(ref s_state) == 0) Done.Set();
         }

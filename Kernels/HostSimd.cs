@@ -99,6 +99,13 @@ public static class HostSimd
     /// <summary>Threads that can work on one job: the pool's workers plus the calling thread.</summary>
     public static int PoolThreads => Pool.Workers + 1;
 
+    /// <summary>
+    /// Diagnostics: the managed bytes the pool's worker threads have allocated, summed over the workers, as each
+    /// recorded it (<see cref="GC.GetAllocatedBytesForCurrentThread"/>) after its last work item. Read it between jobs:
+    /// with the calling thread's own count it is what a host computation allocated, whatever else the process does.
+    /// </summary>
+    internal static long WorkerAllocatedBytes => Pool.AllocatedBytes;
+
     // True on pool workers (always) and on a thread while it runs a pool job: loops started there run inline.
     [ThreadStatic] private static bool t_insideJob;
 
@@ -126,6 +133,8 @@ public static class HostSimd
     {
         public static readonly object Gate = new();
         public static readonly int Workers = Math.Max(0, Environment.ProcessorCount - 1);
+        // Per worker: GC.GetAllocatedBytesForCurrentThread after its last work item (written before the item counts as done).
+        private static readonly long[] s_allocated = new long[Workers];
         private const int Closed = int.MaxValue;
         private static readonly SemaphoreSlim Wake = new(0);
         private static readonly ManualResetEventSlim Done = new(false);
@@ -147,7 +156,7 @@ public static class HostSimd
             Done.Reset();
             Volatile.Write(ref s_claim, generation << 32);
             Wake.Release(Math.Min(Workers, count - 1));
-            Work();
+            Work(-1);
             if (Volatile.Read(ref s_remaining) != 0)
             {
                 var spin = new SpinWait();
@@ -162,22 +171,35 @@ public static class HostSimd
         private static void Start()
         {
             for (int w = 0; w < Workers; w++)
-                new Thread(WorkerLoop) { IsBackground = true, Name = "GpuNet host worker " + w }.Start();
+            {
+                int worker = w;
+                new Thread(() => WorkerLoop(worker)) { IsBackground = true, Name = "GpuNet host worker " + w }.Start();
+            }
             s_started = true;
         }
 
-        private static void WorkerLoop()
+        public static long AllocatedBytes
+        {
+            get
+            {
+                long sum = 0;
+                for (int w = 0; w < s_allocated.Length; w++) sum += Volatile.Read(ref s_allocated[w]);
+                return sum;
+            }
+        }
+
+        private static void WorkerLoop(int worker)
         {
             t_insideJob = true;
             while (true)
             {
                 Wake.Wait();
-                Work();
+                Work(worker);
             }
         }
 
-        // Takes items of the current generation until none is left.
-        private static void Work()
+        // Takes items of the current generation until none is left; worker: the pool worker's index, -1 for the caller.
+        private static void Work(int worker)
         {
             long seen = Volatile.Read(ref s_claim);
             if ((int)seen == Closed) return;
@@ -192,6 +214,7 @@ public static class HostSimd
                 if (Interlocked.CompareExchange(ref s_claim, c + 1, c) != c) continue;
                 try { job((int)c); }
                 catch (Exception e) { Interlocked.CompareExchange(ref s_error, ExceptionDispatchInfo.Capture(e), null); }
+                if (worker >= 0) Volatile.Write(ref s_allocated[worker], GC.GetAllocatedBytesForCurrentThread());
                 if (Interlocked.Decrement(ref s_remaining) == 0) Done.Set();
             }
         }

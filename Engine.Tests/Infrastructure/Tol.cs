@@ -44,6 +44,11 @@ public readonly record struct Tol(double Atol, double Rtol)
     /// size lr, and adaptive denominators sqrt(v) + eps amplify the rounding of v for small gradients.
     /// </summary>
     public static readonly Tol Optimizer = new(2e-5, 2e-5);
+    /// <summary>
+    /// Training results with different host thread counts (the pools cut reductions at other places): per-epoch losses
+    /// of a short run (docs/architecture.md, Determinism).
+    /// </summary>
+    public static readonly Tol ThreadCount = new(1e-5, 1e-4);
 
     /// <summary>Asserts <paramref name="got"/> matches <paramref name="expected"/> under this rule.</summary>
     public void AssertClose(ReadOnlySpan<float> got, ReadOnlySpan<double> expected, string what)

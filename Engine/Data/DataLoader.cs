@@ -76,6 +76,7 @@ public sealed class DataLoader : Training.IBatchSource, IDisposable
     private int _reqHost, _reqStart, _reqCount;
     private volatile bool _stop;
     private Exception? _workerError;
+    private long _workerAllocated;
     private bool _active;
     private bool _disposed;
     private readonly AugmentRunner? _augment;
@@ -300,9 +301,16 @@ public sealed class DataLoader : Training.IBatchSource, IDisposable
             if (_stop) return;
             try { Gather(_reqHost, _reqStart, _reqCount); }
             catch (Exception e) { _workerError = e; }
+            Volatile.Write(ref _workerAllocated, GC.GetAllocatedBytesForCurrentThread());
             _done.Release();
         }
     }
+
+    /// <summary>
+    /// Diagnostics: the managed bytes the prefetch thread has allocated (gathering and augmenting), as it recorded
+    /// them after its last batch; 0 without prefetch.
+    /// </summary>
+    internal long PrefetchAllocatedBytes => Volatile.Read(ref _workerAllocated);
 
     /// <summary>Stops the prefetch thread and gives the device tensors back.</summary>
     public void Dispose()

@@ -7,10 +7,13 @@ namespace GpuNet.Nn;
 /// </summary>
 public sealed class Dropout : Layer
 {
-    /// <summary>Creates the layer; <paramref name="p"/> in [0, 1] is the probability of dropping an element.</summary>
+    /// <summary>
+    /// Creates the layer; <paramref name="p"/> in [0, 1) is the probability of dropping an element (p = 1 would zero
+    /// every activation and every gradient, so the layer rejects it; the op itself accepts it).
+    /// </summary>
     public Dropout(float p, string? name = null) : base(name)
     {
-        if (!(p >= 0f && p <= 1f)) throw new ArgumentOutOfRangeException(nameof(p), p, "dropout probability p must be in [0, 1]");
+        if (!(p >= 0f && p < 1f)) throw new ArgumentOutOfRangeException(nameof(p), p, $"Dropout: p must be in [0, 1), got {p}");
         P = p;
     }
 

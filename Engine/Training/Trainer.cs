@@ -295,8 +295,7 @@ public sealed class Trainer
             samples += batch.N;
         }
         CheckCount(data, samples, "prediction", exact: true);
-        var result = all.ToArray();
-        return samples == data.Count ? result : result[..(samples * outPer)];
+        return all.ToArray();
     }
 
     private static void CheckSource(IBatchSource source, string name)
