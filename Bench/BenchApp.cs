@@ -25,6 +25,7 @@ internal static class BenchApp
             GemmCommand.Create(),
             KernelsCommand.Create(),
             ConvCommand.Create(),
+            FuzzCommand.Create(),
         };
         return Cli.Run(root, args);
     }
