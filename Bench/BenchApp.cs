@@ -26,6 +26,7 @@ internal static class BenchApp
             KernelsCommand.Create(),
             ConvCommand.Create(),
             FuzzCommand.Create(),
+            CheckpointChildCommand.Create(),
         };
         return Cli.Run(root, args);
     }

@@ -41,7 +41,7 @@ internal static class FuzzMutations
 
     private static byte[] Aware(byte[] b, FuzzKind kind, Random rng, StringBuilder log) => kind switch
     {
-        FuzzKind.SafeTensors => SafeTensors(b, rng, log),
+        FuzzKind.SafeTensors => SafeTensorsOrGeneric(b, rng, log),
         FuzzKind.Idx => Idx(b, rng, log),
         _ => CsvText(b, kind, rng, log),
     };
@@ -144,6 +144,18 @@ internal static class FuzzMutations
     }
 
     // ---- safetensors ------------------------------------------------------------------------------------------
+    // A header an earlier mutation broke (invalid UTF-8, duplicate keys) may only fail when a nested node is first read.
+    private static byte[] SafeTensorsOrGeneric(byte[] b, Random rng, StringBuilder log)
+    {
+        int mark = log.Length;
+        try { return SafeTensors(b, rng, log); }
+        catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException or FormatException)
+        {
+            log.Length = mark;
+            return Generic(b, rng, log);
+        }
+    }
+
     private static byte[] SafeTensors(byte[] b, Random rng, StringBuilder log)
     {
         if (b.Length < 8) return Generic(b, rng, log);

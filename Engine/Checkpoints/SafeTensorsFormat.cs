@@ -13,7 +13,7 @@ namespace GpuNet.Checkpoints;
 /// The reader checks what the reference implementation checks (offsets contiguous, in range, matching shape and
 /// dtype, the data fully covered) and names the tensor and the numbers when something does not hold.
 /// </summary>
-internal static class SafeTensorsFormat
+internal static partial class SafeTensorsFormat
 {
     public const string MetadataKey = "__metadata__";
     /// <summary>The reference implementation refuses headers over 100 MB.</summary>
@@ -66,9 +66,10 @@ internal static class SafeTensorsFormat
     }
 
     /// <summary>
-    /// Writes atomically: a temporary file in the same directory, flushed to the disk, then moved over
-    /// <paramref name="path"/>. Any failure deletes the temporary file and leaves an existing file untouched.
-    /// <paramref name="wrap"/> (tests) wraps the file stream.
+    /// Writes atomically and durably: a temporary file in the same directory, flushed and fsynced, renamed over
+    /// <paramref name="path"/>, then the directory fsynced so that the rename itself survives a power loss. A crash at
+    /// any moment leaves either the previous file or the new one, never a mix. Any failure deletes the temporary file
+    /// and leaves an existing file untouched. <paramref name="wrap"/> (tests) wraps the file stream.
     /// </summary>
     public static void WriteAtomic(string path, Func<IReadOnlyList<CheckpointTensor>> tensors, IReadOnlyDictionary<string, string>? metadata,
         Func<Stream, Stream>? wrap = null)
@@ -77,22 +78,84 @@ internal static class SafeTensorsFormat
         string full = Path.GetFullPath(path);
         string dir = Path.GetDirectoryName(full) ?? throw new ArgumentException($"'{path}' has no directory", nameof(path));
         if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"checkpoint '{path}': directory '{dir}' does not exist");
-        string temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+        string temp = Path.Combine(dir, $"{TempPrefix(full)}{Guid.NewGuid():N}.tmp");
+        var delay = WriteDelay;
         try
         {
             using (var fs = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
             {
                 var s = wrap is null ? fs : wrap(fs);
+                if (delay > TimeSpan.Zero) s = new DelayedStream(s, delay);
                 Write(s, tensors(), metadata);
                 s.Flush();
                 fs.Flush(flushToDisk: true);
             }
+            if (delay > TimeSpan.Zero) Thread.Sleep(delay);
             File.Move(temp, full, overwrite: true);
+            FsyncDirectory(dir);
         }
         catch
         {
             try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
             throw;
+        }
+    }
+
+    /// <summary>The name prefix of <see cref="WriteAtomic"/>'s temporary files for <paramref name="fullPath"/> (<c>.last.safetensors.</c>).</summary>
+    public static string TempPrefix(string fullPath) => $".{Path.GetFileName(fullPath)}.";
+
+    /// <summary>
+    /// Crash tests only (set by Bench's hidden <c>checkpoint-child</c> command): each atomic write sleeps this long after
+    /// its first bytes and again between the fsynced temporary file and the rename, so that a kill lands inside writes.
+    /// </summary>
+    internal static TimeSpan WriteDelay { get; set; }
+
+    /// <summary>fsync of a directory (Linux, macOS): makes a rename inside it durable. A no-op on Windows, where NTFS journals renames.</summary>
+    internal static void FsyncDirectory(string dir)
+    {
+        if (OperatingSystem.IsWindows()) return;
+        int fd = Native.Open(dir, 0 /* O_RDONLY */);
+        if (fd < 0) throw new IOException($"cannot open directory '{dir}' to fsync it (errno {Marshal.GetLastPInvokeError()})");
+        try
+        {
+            if (Native.Fsync(fd) != 0) throw new IOException($"fsync of directory '{dir}' failed (errno {Marshal.GetLastPInvokeError()})");
+        }
+        finally { Native.Close(fd); }
+    }
+
+    private static partial class Native
+    {
+        [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        public static partial int Open(string path, int flags);
+
+        [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
+        public static partial int Fsync(int fd);
+
+        [LibraryImport("libc", EntryPoint = "close")]
+        public static partial int Close(int fd);
+    }
+
+    /// <summary>Sleeps once, after the first write: a kill during the delay leaves a partly written temporary file.</summary>
+    private sealed class DelayedStream(Stream inner, TimeSpan delay) : Stream
+    {
+        private bool _slept;
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => inner.Length;
+        public override long Position { get => inner.Position; set => throw new NotSupportedException(); }
+        public override void Flush() => inner.Flush();
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            inner.Write(buffer);
+            if (_slept) return;
+            _slept = true;
+            inner.Flush();
+            Thread.Sleep(delay);
         }
     }
 
