@@ -27,6 +27,7 @@ internal static class BenchApp
             ConvCommand.Create(),
             FuzzCommand.Create(),
             CheckpointChildCommand.Create(),
+            SoakCommand.Create(),
         };
         return Cli.Run(root, args);
     }

@@ -11,8 +11,8 @@ namespace GpuNet.Bench;
 /// <c>cpu</c> through the same path as <c>train --out ... --resume</c> (<see cref="Trainer"/>, <see cref="ModelCheckpoint"/>,
 /// <see cref="TrainerCheckpoints.Resume"/>) without train's start-up costs (no FMA probe, no final evaluation, plot or
 /// summary), and with every checkpoint write slowed by <c>--write-delay-ms</c> after its first bytes and again before its
-/// rename, so that random kills land inside writes. It prints <c>ready</c> before training and one line per epoch with
-/// the exact bits of the losses: <c>epoch E train_loss XXXXXXXXXXXXXXXX val_loss XXXXXXXXXXXXXXXX</c>.
+/// rename, so that random kills land inside writes. It prints <c>ready at epoch N</c> before training, <c>saving E</c> before the
+/// checkpoints of epoch E are written, and one line per epoch with the exact bits of the losses: <c>epoch E train_loss XXXXXXXXXXXXXXXX val_loss XXXXXXXXXXXXXXXX</c>.
 /// </summary>
 internal static class CheckpointChildCommand
 {
@@ -53,9 +53,19 @@ internal static class CheckpointChildCommand
         Console.WriteLine($"ready at epoch {done}");
         Console.Out.Flush();
         if (done >= epochs) return Cli.Ok;
-        ICallback[] callbacks = keep ? [checkpoints, new KeepEveryEpoch(checkpoints)] : [checkpoints];
+        ICallback[] callbacks = keep ? [new Announce(), checkpoints, new KeepEveryEpoch(checkpoints)] : [new Announce(), checkpoints];
         trainer.Fit(train, val, epochs - done, callbacks);
         return Cli.Ok;
+    }
+
+    /// <summary>Prints <c>saving E</c> just before the checkpoints of epoch E are written, so that the test can aim its kills.</summary>
+    private sealed class Announce : ICallback
+    {
+        public void OnEpochEnd(TrainingContext context)
+        {
+            Console.WriteLine($"saving {context.Trainer.State.Epoch}");
+            Console.Out.Flush();
+        }
     }
 
     private sealed class KeepEveryEpoch(ModelCheckpoint checkpoints) : ICallback
