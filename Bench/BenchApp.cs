@@ -16,7 +16,7 @@ internal static class BenchApp
                 return Cli.BadArguments;
             }
         }
-        var root = new RootCommand("GpuNet: train (preset networks on real data), data (fetch data sets), devices, peak (FMA, copy bandwidth), gemm, kernels, summary (model summary and launches per training step), optim (fused optimizer step; own --help), conv, sass (per-kernel SASS statistics from ptxas and cuobjdump), gpu-report (one run characterising a GPU).")
+        var root = new RootCommand("GpuNet: train (preset networks on real data), data (fetch data sets), devices, peak (FMA, copy bandwidth), gemm, kernels, summary (model summary and launches per training step), optim (fused optimizer step; own --help), conv, sass (per-kernel SASS statistics from ptxas and cuobjdump), gpu-report (one run characterising a GPU), fuzz (mutated files through the loaders), soak (resource use over a long run).")
         {
             TrainCommand.Create(),
             DataCommand.Create(),
@@ -28,6 +28,9 @@ internal static class BenchApp
             SummaryCommand.Create(),
             SassCommand.Create(),
             GpuReportCommand.Create(),
+            FuzzCommand.Create(),
+            CheckpointChildCommand.Create(),
+            SoakCommand.Create(),
         };
         return Cli.Run(root, args);
     }

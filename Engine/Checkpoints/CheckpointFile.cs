@@ -99,7 +99,7 @@ public sealed class CheckpointFile
             if (r.ValueKind != JsonValueKind.Object) throw new FormatException($"{Checkpoint.Keys.Model} must be a JSON object");
             InputShape = Shape(r, "input_shape");
             OutputShape = Shape(r, "output_shape");
-            if (!r.TryGetProperty("step", out var s) || !s.TryGetInt64(out long step) || step < 0)
+            if (!r.TryGetProperty("step", out var s) || s.ValueKind != JsonValueKind.Number || !s.TryGetInt64(out long step) || step < 0)
                 throw new FormatException($"{Checkpoint.Keys.Model}.step must be an integer >= 0");
             ModelStep = step;
             if (r.TryGetProperty("seed", out var seed))

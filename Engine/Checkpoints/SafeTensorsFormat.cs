@@ -13,7 +13,7 @@ namespace GpuNet.Checkpoints;
 /// The reader checks what the reference implementation checks (offsets contiguous, in range, matching shape and
 /// dtype, the data fully covered) and names the tensor and the numbers when something does not hold.
 /// </summary>
-internal static class SafeTensorsFormat
+internal static partial class SafeTensorsFormat
 {
     public const string MetadataKey = "__metadata__";
     /// <summary>The reference implementation refuses headers over 100 MB.</summary>
@@ -66,9 +66,10 @@ internal static class SafeTensorsFormat
     }
 
     /// <summary>
-    /// Writes atomically: a temporary file in the same directory, flushed to the disk, then moved over
-    /// <paramref name="path"/>. Any failure deletes the temporary file and leaves an existing file untouched.
-    /// <paramref name="wrap"/> (tests) wraps the file stream.
+    /// Writes atomically and durably: a temporary file in the same directory, flushed and fsynced, renamed over
+    /// <paramref name="path"/>, then the directory fsynced so that the rename itself survives a power loss. A crash at
+    /// any moment leaves either the previous file or the new one, never a mix. Any failure deletes the temporary file
+    /// and leaves an existing file untouched. <paramref name="wrap"/> (tests) wraps the file stream.
     /// </summary>
     public static void WriteAtomic(string path, Func<IReadOnlyList<CheckpointTensor>> tensors, IReadOnlyDictionary<string, string>? metadata,
         Func<Stream, Stream>? wrap = null)
@@ -77,17 +78,21 @@ internal static class SafeTensorsFormat
         string full = Path.GetFullPath(path);
         string dir = Path.GetDirectoryName(full) ?? throw new ArgumentException($"'{path}' has no directory", nameof(path));
         if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"checkpoint '{path}': directory '{dir}' does not exist");
-        string temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+        string temp = Path.Combine(dir, $"{TempPrefix(full)}{Guid.NewGuid():N}.tmp");
+        var delay = WriteDelay;
         try
         {
             using (var fs = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
             {
                 var s = wrap is null ? fs : wrap(fs);
+                if (delay > TimeSpan.Zero) s = new DelayedStream(s, delay);
                 Write(s, tensors(), metadata);
                 s.Flush();
                 fs.Flush(flushToDisk: true);
             }
+            if (delay > TimeSpan.Zero) Thread.Sleep(delay);
             File.Move(temp, full, overwrite: true);
+            FsyncDirectory(dir);
         }
         catch
         {
@@ -96,34 +101,146 @@ internal static class SafeTensorsFormat
         }
     }
 
-    /// <summary>Reads and validates a whole file.</summary>
+    /// <summary>The name prefix of <see cref="WriteAtomic"/>'s temporary files for <paramref name="fullPath"/> (<c>.last.safetensors.</c>).</summary>
+    public static string TempPrefix(string fullPath) => $".{Path.GetFileName(fullPath)}.";
+
+    /// <summary>
+    /// Crash tests only (set by Bench's hidden <c>checkpoint-child</c> command): each atomic write sleeps this long after
+    /// its first bytes and again between the fsynced temporary file and the rename, so that a kill lands inside writes.
+    /// </summary>
+    internal static TimeSpan WriteDelay { get; set; }
+
+    /// <summary>fsync of a directory (Linux, macOS): makes a rename inside it durable. A no-op on Windows, where NTFS journals renames.</summary>
+    internal static void FsyncDirectory(string dir)
+    {
+        if (OperatingSystem.IsWindows()) return;
+        int fd = Native.Open(dir, 0 /* O_RDONLY */);
+        if (fd < 0) throw new IOException($"cannot open directory '{dir}' to fsync it (errno {Marshal.GetLastPInvokeError()})");
+        try
+        {
+            if (Native.Fsync(fd) != 0) throw new IOException($"fsync of directory '{dir}' failed (errno {Marshal.GetLastPInvokeError()})");
+        }
+        finally { Native.Close(fd); }
+    }
+
+    private static partial class Native
+    {
+        [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        public static partial int Open(string path, int flags);
+
+        [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
+        public static partial int Fsync(int fd);
+
+        [LibraryImport("libc", EntryPoint = "close")]
+        public static partial int Close(int fd);
+    }
+
+    /// <summary>Sleeps once, after the first write: a kill during the delay leaves a partly written temporary file.</summary>
+    private sealed class DelayedStream(Stream inner, TimeSpan delay) : Stream
+    {
+        private bool _slept;
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => inner.Length;
+        public override long Position { get => inner.Position; set => throw new NotSupportedException(); }
+        public override void Flush() => inner.Flush();
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            inner.Write(buffer);
+            if (_slept) return;
+            _slept = true;
+            inner.Flush();
+            Thread.Sleep(delay);
+        }
+    }
+
+    /// <summary>
+    /// Reads and validates a whole file. The header is read and checked first; each tensor's array is allocated only
+    /// after its shape, dtype and offsets have been checked against the file's length, and is filled straight from the
+    /// file, so a header that claims more than the file holds allocates nothing for it.
+    /// </summary>
     public static (List<CheckpointTensor> Tensors, Dictionary<string, string> Metadata, long HeaderLength) Read(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("safetensors reading needs a little-endian machine");
         if (!File.Exists(path)) throw new FileNotFoundException($"checkpoint '{path}' does not exist", path);
-        long fileLength = new FileInfo(path).Length;
-        if (fileLength > Array.MaxLength) throw new CheckpointException(path, $"the file has {fileLength} bytes; files over {Array.MaxLength} bytes are not supported");
-        var bytes = File.ReadAllBytes(path);
-        return Parse(path, bytes);
+        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
+        long fileLength = fs.Length;
+        if (fileLength < 8)
+            throw Fail(path, $"truncated: the file has {fileLength} bytes, fewer than the 8-byte header length that starts a safetensors file");
+        Span<byte> len = stackalloc byte[8];
+        ReadExactly(path, fs, len);
+        ulong n = BinaryPrimitives.ReadUInt64LittleEndian(len);
+        if (n > (ulong)(fileLength - 8))
+            throw Fail(path, $"header length {n} is larger than the file: {fileLength} bytes, {(n > long.MaxValue - 8 ? "more" : (n + 8).ToString())} needed (truncated or not a safetensors file)");
+        if (n > MaxHeaderBytes) throw Fail(path, $"header length {n} exceeds the {MaxHeaderBytes}-byte limit of the format");
+        int headerLength = (int)n;
+        // The header lives in a pooled buffer only while it is parsed: a header length that swallows the file costs no allocation.
+        var header = System.Buffers.ArrayPool<byte>.Shared.Rent(headerLength);
+        List<(string Name, string DType, int Size, int[] Shape, long Begin, long End)> infos;
+        Dictionary<string, string> metadata;
+        try
+        {
+            ReadExactly(path, fs, header.AsSpan(0, headerLength));
+            (infos, metadata) = ParseHeader(path, new ReadOnlyMemory<byte>(header, 0, headerLength), fileLength - 8 - headerLength);
+        }
+        finally { System.Buffers.ArrayPool<byte>.Shared.Return(header); }
+        long dataStart = 8 + headerLength;
+        var tensors = new List<CheckpointTensor>(infos.Count);
+        foreach (var t in infos)
+        {
+            fs.Position = dataStart + t.Begin;
+            tensors.Add(Decode(path, fs, t.Name, t.DType, t.Shape));
+        }
+        return (tensors, metadata, headerLength);
     }
 
     private static CheckpointException Fail(string path, string problem, Exception? inner = null) => new(path, problem, inner);
 
-    internal static (List<CheckpointTensor>, Dictionary<string, string>, long) Parse(string path, byte[] bytes)
+    private static int FirstInvalidUtf8(ReadOnlySpan<byte> s)
     {
-        if (bytes.Length < 8)
-            throw Fail(path, $"truncated: the file has {bytes.Length} bytes, fewer than the 8-byte header length that starts a safetensors file");
-        ulong n = BinaryPrimitives.ReadUInt64LittleEndian(bytes);
-        if (n > (ulong)(bytes.Length - 8))
-            throw Fail(path, $"header length {n} is larger than the file: {bytes.Length} bytes, {(n > long.MaxValue - 8 ? "more" : (n + 8).ToString())} needed (truncated or not a safetensors file)");
-        if (n > MaxHeaderBytes) throw Fail(path, $"header length {n} exceeds the {MaxHeaderBytes}-byte limit of the format");
-        int headerLength = (int)n;
-        var data = new ReadOnlyMemory<byte>(bytes, 8 + headerLength, bytes.Length - 8 - headerLength);
+        int at = 0;
+        Span<char> chars = stackalloc char[256];
+        while (at < s.Length)
+        {
+            var status = System.Text.Unicode.Utf8.ToUtf16(s[at..], chars, out int read, out _, replaceInvalidSequences: false, isFinalBlock: true);
+            if (status is System.Buffers.OperationStatus.InvalidData or System.Buffers.OperationStatus.NeedMoreData) return at + read;
+            at += read;
+            if (status == System.Buffers.OperationStatus.Done) break;
+        }
+        return Math.Min(at, s.Length - 1);
+    }
 
+    private static void ReadExactly(string path, Stream s, Span<byte> into)
+    {
+        int got = s.ReadAtLeast(into, into.Length, throwOnEndOfStream: false);
+        if (got != into.Length) throw Fail(path, $"truncated: expected {into.Length} more bytes at offset {s.Position - got}, the file ended after {got} (it changed while it was read?)");
+    }
+
+    // The tensors' entries in data order, checked against a data section of `dataLength` bytes, and the metadata.
+    private static (List<(string Name, string DType, int Size, int[] Shape, long Begin, long End)>, Dictionary<string, string>) ParseHeader(
+        string path, ReadOnlyMemory<byte> header, long dataLength)
+    {
+        // A syntax check first, which allocates nothing: JsonDocument's row table is sized by the header's length.
+        if (!System.Text.Unicode.Utf8.IsValid(header.Span))
+        {
+            int at = FirstInvalidUtf8(header.Span);
+            throw Fail(path, $"the JSON header ({header.Length} bytes) is not valid UTF-8: invalid sequence at byte {at} (0x{header.Span[at]:x2})");
+        }
+        try
+        {
+            var reader = new Utf8JsonReader(header.Span);
+            while (reader.Read()) { }
+        }
+        catch (JsonException e) { throw Fail(path, $"invalid JSON header ({header.Length} bytes): {e.Message}", e); }
         JsonDocument doc;
-        try { doc = JsonDocument.Parse(new ReadOnlyMemory<byte>(bytes, 8, headerLength)); }
-        catch (JsonException e) { throw Fail(path, $"invalid JSON header ({headerLength} bytes): {e.Message}", e); }
+        try { doc = JsonDocument.Parse(header); }
+        catch (JsonException e) { throw Fail(path, $"invalid JSON header ({header.Length} bytes): {e.Message}", e); }
         using (doc)
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
@@ -150,8 +267,8 @@ internal static class SafeTensorsFormat
 
             foreach (var t in infos)
             {
-                if (t.End > data.Length)
-                    throw Fail(path, $"tensor '{t.Name}': data_offsets [{t.Begin}, {t.End}] lie outside the data section of {data.Length} bytes (truncated file?)");
+                if (t.End > dataLength)
+                    throw Fail(path, $"tensor '{t.Name}': data_offsets [{t.Begin}, {t.End}] lie outside the data section of {dataLength} bytes (truncated file?)");
                 long need = ShapeUtil.Count(t.Shape) * t.Size;
                 if (t.End - t.Begin != need)
                     throw Fail(path, $"tensor '{t.Name}': data_offsets [{t.Begin}, {t.End}] hold {t.End - t.Begin} bytes, shape {ShapeUtil.Format(t.Shape)} of {t.DType} needs {need}");
@@ -168,16 +285,9 @@ internal static class SafeTensorsFormat
                 at = t.End;
                 previous = t.Name;
             }
-            if (at != data.Length)
-                throw Fail(path, $"the tensors cover {at} bytes of data but the data section has {data.Length} (trailing bytes)");
-
-            var tensors = new List<CheckpointTensor>(ordered.Count);
-            foreach (var t in ordered)
-            {
-                var span = data.Span[(int)t.Begin..(int)t.End];
-                tensors.Add(Decode(path, t.Name, t.DType, t.Shape, span));
-            }
-            return (tensors, metadata, headerLength);
+            if (at != dataLength)
+                throw Fail(path, $"the tensors cover {at} bytes of data but the data section has {dataLength} (trailing bytes)");
+            return (ordered, metadata);
         }
     }
 
@@ -221,54 +331,68 @@ internal static class SafeTensorsFormat
         return (name, dtype, size, shape, o[0], o[1]);
     }
 
-    private static CheckpointTensor Decode(string path, string name, string dtype, int[] shape, ReadOnlySpan<byte> src)
+    // Reads one tensor's bytes from `s` (positioned at its data) into an array of its element count, converting as it goes.
+    private static CheckpointTensor Decode(string path, Stream s, string name, string dtype, int[] shape)
     {
         int n = (int)ShapeUtil.Count(shape);
         switch (dtype)
         {
             case "F32":
             {
-                var f = new float[n];
-                src.CopyTo(MemoryMarshal.AsBytes(f.AsSpan()));
+                var f = GC.AllocateUninitializedArray<float>(n);
+                ReadExactly(path, s, MemoryMarshal.AsBytes(f.AsSpan()));
                 return CheckpointTensor.FromFile(name, dtype, shape, f, null);
             }
             case "I32":
             {
-                var v = new int[n];
-                src.CopyTo(MemoryMarshal.AsBytes(v.AsSpan()));
+                var v = GC.AllocateUninitializedArray<int>(n);
+                ReadExactly(path, s, MemoryMarshal.AsBytes(v.AsSpan()));
                 return CheckpointTensor.FromFile(name, dtype, shape, null, v);
             }
-            case "F16":
+            case "I64":
             {
-                var f = new float[n];
-                for (int i = 0; i < n; i++) f[i] = (float)BitConverter.UInt16BitsToHalf(BinaryPrimitives.ReadUInt16LittleEndian(src[(2 * i)..]));
-                return CheckpointTensor.FromFile(name, dtype, shape, f, null);
-            }
-            case "BF16":
-            {
-                var f = new float[n];
-                for (int i = 0; i < n; i++) f[i] = BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(src[(2 * i)..]) << 16);
-                return CheckpointTensor.FromFile(name, dtype, shape, f, null);
-            }
-            case "F64":
-            {
-                var f = new float[n];
-                for (int i = 0; i < n; i++) f[i] = (float)BinaryPrimitives.ReadDoubleLittleEndian(src[(8 * i)..]);
-                return CheckpointTensor.FromFile(name, dtype, shape, f, null);
-            }
-            default:   // I64
-            {
-                var v = new int[n];
-                for (int i = 0; i < n; i++)
+                var v = GC.AllocateUninitializedArray<int>(n);
+                Convert(path, s, n, 8, (src, i) =>
                 {
-                    long x = BinaryPrimitives.ReadInt64LittleEndian(src[(8 * i)..]);
+                    long x = BinaryPrimitives.ReadInt64LittleEndian(src);
                     if (x < int.MinValue || x > int.MaxValue)
                         throw Fail(path, $"tensor '{name}': I64 element {i} = {x} does not fit in int32");
                     v[i] = (int)x;
-                }
+                });
                 return CheckpointTensor.FromFile(name, dtype, shape, null, v);
             }
+            default:   // F16, BF16, F64
+            {
+                var f = GC.AllocateUninitializedArray<float>(n);
+                switch (dtype)
+                {
+                    case "F16": Convert(path, s, n, 2, (src, i) => f[i] = (float)BitConverter.UInt16BitsToHalf(BinaryPrimitives.ReadUInt16LittleEndian(src))); break;
+                    case "BF16": Convert(path, s, n, 2, (src, i) => f[i] = BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(src) << 16)); break;
+                    default: Convert(path, s, n, 8, (src, i) => f[i] = (float)BinaryPrimitives.ReadDoubleLittleEndian(src)); break;
+                }
+                return CheckpointTensor.FromFile(name, dtype, shape, f, null);
+            }
         }
+    }
+
+    private delegate void ElementReader(ReadOnlySpan<byte> source, int index);
+
+    // Streams `count` elements of `size` bytes through a pooled buffer, calling `read` on each.
+    private static void Convert(string path, Stream s, int count, int size, ElementReader read)
+    {
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(1 << 16);
+        try
+        {
+            int perChunk = buffer.Length / size;
+            for (int i = 0; i < count; i += perChunk)
+            {
+                int m = Math.Min(perChunk, count - i);
+                var chunk = buffer.AsSpan(0, m * size);
+                ReadExactly(path, s, chunk);
+                for (int j = 0; j < m; j++) read(chunk.Slice(j * size, size), i + j);
+            }
+        }
+        finally { System.Buffers.ArrayPool<byte>.Shared.Return(buffer); }
     }
 
     /// <summary>UTF-8 text of a JSON value written by <paramref name="write"/>.</summary>

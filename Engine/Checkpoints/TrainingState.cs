@@ -110,8 +110,11 @@ public sealed record TrainingState
             if (r.ValueKind != JsonValueKind.Object) throw new FormatException($"training_state must be a JSON object, found {r.ValueKind}");
             PlateauState? plateau = null;
             if (r.TryGetProperty("plateau", out var p))
+            {
+                if (p.ValueKind != JsonValueKind.Object) throw new FormatException($"training_state: field 'plateau' must be an object, found {p.ValueKind}");
                 plateau = new PlateauState(ReadDouble(p, "learning_rate"), ReadDouble(p, "best"), ReadInt(p, "num_bad_epochs"),
                     ReadInt(p, "cooldown_counter"), ReadLong(p, "last_epoch"));
+            }
             var history = new List<EpochMetrics>();
             foreach (var h in Get(r, "history", JsonValueKind.Array).EnumerateArray())
             {

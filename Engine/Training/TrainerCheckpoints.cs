@@ -70,12 +70,16 @@ public static class TrainerCheckpoints
 
 /// <summary>
 /// Best-model checkpointing: after every epoch writes <c>last.safetensors</c> (the whole run: weights, optimizer state,
-/// progress; what <see cref="TrainerCheckpoints.Resume"/> reads) into <see cref="Directory"/>, and copies it to
-/// <c>best.safetensors</c> when the trainer's monitored metric improved in that epoch. Both writes are atomic.
+/// progress; what <see cref="TrainerCheckpoints.Resume"/> reads) into <see cref="Directory"/>, and, when the trainer's
+/// monitored metric improved in that epoch, <c>best.safetensors</c> first. Both writes are atomic and durable
+/// (<see cref="TrainerCheckpoints.Save"/>): a crash at any moment leaves each
+/// file either as it was or as the new complete checkpoint. Writing best before last keeps them consistent: if the
+/// process dies between the two, last is still the previous epoch, and a resumed run repeats the epoch and rewrites
+/// best identically.
 /// </summary>
 public sealed class ModelCheckpoint : ICallback
 {
-    /// <summary>Creates the callback; the directory is created when missing.</summary>
+    /// <summary>Creates the callback; the directory is created when missing, and temporary files of interrupted writes are deleted.</summary>
     /// <param name="directory">Where the two files go.</param>
     /// <param name="seed">The run's seed, recorded in the checkpoint.</param>
     /// <param name="description">Free text stored in the checkpoint's metadata.</param>
@@ -85,6 +89,9 @@ public sealed class ModelCheckpoint : ICallback
         Directory = System.IO.Directory.CreateDirectory(directory).FullName;
         Seed = seed;
         Description = description;
+        foreach (var target in new[] { LastPath, BestPath })
+            foreach (var stale in System.IO.Directory.EnumerateFiles(Directory, SafeTensorsFormat.TempPrefix(target) + "*.tmp"))
+                File.Delete(stale);
     }
 
     /// <summary>The directory of the checkpoints.</summary>
@@ -102,10 +109,7 @@ public sealed class ModelCheckpoint : ICallback
     public void OnEpochEnd(TrainingContext context)
     {
         var trainer = context.Trainer;
+        if (trainer.State.BestEpoch == trainer.State.Epoch) TrainerCheckpoints.Save(BestPath, trainer, Seed, Description);
         TrainerCheckpoints.Save(LastPath, trainer, Seed, Description);
-        if (trainer.State.BestEpoch != trainer.State.Epoch) return;
-        string tmp = BestPath + ".tmp";
-        File.Copy(LastPath, tmp, overwrite: true);
-        File.Move(tmp, BestPath, overwrite: true);
     }
 }
