@@ -1,9 +1,8 @@
-using System.Text.RegularExpressions;
+using GpuNet.Compilation;
 using GpuNet.Kernels;
 using GpuNet.Nn;
 using GpuNet.Optim;
 using GpuNet.Training;
-using ILGPU.Backends.PTX;
 
 namespace GpuNet.Tests;
 
@@ -347,18 +346,17 @@ public sealed class Tf32SassTests(PtxCompilerFixture fixture) : IClassFixture<Pt
     [MemberData(nameof(Cases))]
     public void SassContainsHmma(string kernel, string instruction, int atLeast)
     {
-        string ptxas = Toolchain.Require(Toolchain.Ptxas());
-        string cuobjdump = Path.Combine(Path.GetDirectoryName(ptxas)!, "cuobjdump");
-        Toolchain.Require(File.Exists(cuobjdump) ? new ToolLookup(cuobjdump, null) : new ToolLookup(null, $"cuobjdump not found beside {ptxas}"));
-        var compiled = (PTXCompiledKernel?)fixture.TryCompile(kernel, KernelCatalog.Kernels[kernel], "ptx-sm80-isa70", out var error);
-        Assert.True(compiled is not null, error);
-        string file = fixture.WriteScratch(Regex.Replace(kernel, "[^A-Za-z0-9_.]", "_") + ".hmma.ptx", compiled.PTXAssembly);
+        string ptxas = Toolchain.Require(NativeTools.Ptxas());
+        string cuobjdump = Toolchain.Require(NativeTools.Cuobjdump());
+        string? ptx = fixture.TryCompilePtx(kernel, KernelCatalog.Kernels[kernel], out var error);
+        Assert.True(ptx is not null, error);
+        string file = fixture.WriteScratch(KernelCompiler.FileName(kernel) + ".hmma.ptx", ptx);
         foreach (var arch in PtxCompileTests.Architectures)
         {
             string cubin = Path.ChangeExtension(file, arch + ".cubin");
-            var (exit, output) = Toolchain.Run(ptxas, $"-arch={arch}", "-v", file, "-o", cubin);
+            var (exit, output) = NativeTools.Run(ptxas, $"-arch={arch}", "-v", file, "-o", cubin);
             Assert.True(exit == 0, $"ptxas -arch={arch} failed:\n{output}");
-            var (dumpExit, sass) = Toolchain.Run(cuobjdump, "-sass", cubin);
+            var (dumpExit, sass) = NativeTools.Run(cuobjdump, "-sass", cubin);
             Assert.True(dumpExit == 0, $"cuobjdump failed:\n{sass}");
             int count = sass.Split('\n').Count(l => l.Contains(instruction, StringComparison.Ordinal));
             string usage = string.Join("; ", output.Split('\n').Where(l => l.Contains("Used", StringComparison.Ordinal) || l.Contains("spill", StringComparison.Ordinal)).Select(l => l.Trim()));
