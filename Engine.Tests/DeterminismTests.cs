@@ -17,12 +17,12 @@ public sealed class DeterminismTests(BackendFixture f) : DeviceTestBase(f), ICla
 {
     private const int Classes = 3;
 
-    // 48 samples of (1, 6, 6) in [0.25, 0.75], label i % 3.
-    private static Dataset Images()
+    // n samples of (1, 6, 6) in [0.25, 0.75], label i % 3.
+    private static Dataset Images(int n)
     {
-        var x = TestData.Uniform(21, 48 * 36);
+        var x = TestData.Uniform(21, n * 36);
         for (int i = 0; i < x.Length; i++) x[i] = 0.5f + 0.25f * x[i];
-        return Dataset.Classification("images", x, [1, 6, 6], Enumerable.Range(0, 48).Select(i => i % Classes).ToArray(), Classes);
+        return Dataset.Classification("images", x, [1, 6, 6], Enumerable.Range(0, n).Select(i => i % Classes).ToArray(), Classes);
     }
 
     private static Layer Mlp() => new Sequential(new Flatten(), new Linear(36, 16), new BatchNorm1d(16), new ActivationLayer(Activation.Relu),
@@ -33,12 +33,15 @@ public sealed class DeterminismTests(BackendFixture f) : DeviceTestBase(f), ICla
 
     private static IAugmentation Augmentation() => Augment.Compose(Augment.HorizontalFlip(0.5), Augment.RandomCrop(1), Augment.RandomErasing(0.3));
 
-    /// <summary>Trains <paramref name="net"/> for 2 epochs (shuffled, augmented, prefetched, momentum SGD); returns the per-epoch losses and the weights.</summary>
+    /// <summary>
+    /// Trains <paramref name="net"/> for 2 epochs (shuffled, augmented, prefetched, momentum SGD, a short last batch);
+    /// returns the per-epoch losses and the weights. The ILGPU CPU simulator gets 2 batches an epoch, the host 6.
+    /// </summary>
     private static (double[] Losses, float[] Weights) Train(Device d, Func<Layer> net, ulong seed)
     {
         using var model = Model.Build(d, net(), [1, 6, 6], 8, new ModelOptions { Seed = seed });
         using var optimizer = OptimizerFactory.Sgd(model, 0.05, momentum: 0.9);
-        using var train = new DataLoader(d, Images(), 8, shuffle: true, dropLast: false, seed, prefetch: true, augment: Augmentation());
+        using var train = new DataLoader(d, Images(d.IsHost ? 45 : 13), 8, shuffle: true, dropLast: false, seed, prefetch: true, augment: Augmentation());
         var fit = new Trainer(model, new CrossEntropyLoss(), optimizer).Fit(train, null, 2);
         return (fit.History.Select(h => h.TrainLoss).ToArray(), model.Parameters.ToArray());
     }
@@ -54,8 +57,8 @@ public sealed class DeterminismTests(BackendFixture f) : DeviceTestBase(f), ICla
             Assert.True(a.Losses.All(double.IsFinite), $"{name}: losses {string.Join(", ", a.Losses)}");
             Assert.Equal(a.Losses, b.Losses);
             Assert.Equal(a.Weights, b.Weights);
-            // The seed matters (so the equality above is not vacuous).
-            Assert.NotEqual(a.Weights, Train(D, net, 6).Weights);
+            // The seed matters (so the equality above is not vacuous); one more run, on the fast device only.
+            if (D.IsHost) Assert.NotEqual(a.Weights, Train(D, net, 6).Weights);
         }
     }
 
