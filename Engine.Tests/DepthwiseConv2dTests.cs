@@ -51,6 +51,23 @@ public sealed class DepthwiseConv2dTests(BackendFixture f) : DeviceTestBase(f), 
         tolSum.AssertClose(tdb.ToArray(), db, $"db (+=) {Name(k)}");   // db0 untouched without bias
     }
 
+    /// <summary>One device launch per call everywhere; on an accelerator one kernel per pass for the whole batch.</summary>
+    [Theory, Backends]
+    public void EachPassIsOneKernelLaunch(string backend)
+    {
+        Use(backend);
+        using var x = D.Zeros(5, 3, 7, 6); using var w = D.Zeros(3, 1, 3, 3); using var b = D.Zeros(3);
+        using var y = D.Zeros(5, 3, 4, 3); using var dx = D.Zeros(5, 3, 7, 6);
+        int perKernel = D.IsHost ? 0 : 1;
+        long launches = D.Counters.Launches, kernels = D.Counters.KernelLaunches;
+        D.DepthwiseConv2dForward(x, w, b, y, 2, 2, 1, 1);
+        Assert.Equal((launches + 1, kernels + perKernel), (D.Counters.Launches, D.Counters.KernelLaunches));
+        D.DepthwiseConv2dBackwardData(y, w, dx, 2, 2, 1, 1);
+        Assert.Equal((launches + 2, kernels + 2 * perKernel), (D.Counters.Launches, D.Counters.KernelLaunches));
+        D.DepthwiseConv2dBackwardFilter(x, y, w, b, 2, 2, 1, 1);
+        Assert.Equal((launches + 3, kernels + 3 * perKernel), (D.Counters.Launches, D.Counters.KernelLaunches));
+    }
+
     [Theory]
     [BackendData(new[] { 1, 2, 4, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1 })]
     [BackendData(new[] { 2, 1, 5, 5, 3, 2, 2, 2, 1, 0, 1, 2, 1 })]
