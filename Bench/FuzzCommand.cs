@@ -11,7 +11,8 @@ namespace GpuNet.Bench;
 /// <summary>
 /// <c>fuzz &lt;checkpoint|idx|csv|safetensors-import&gt;</c>: mutates valid files in process and loads each through the
 /// public loader. Outcomes: a clean rejection (the loader's documented exception type with a message), a load, a crash
-/// (any other exception), a hang (a load over <see cref="FuzzRunner.HangSeconds"/> s). Exit 1 on any crash or hang or
+/// (any other exception), a hang (a load over <see cref="FuzzRunner.HangSeconds"/> s of CPU time, or
+/// <see cref="FuzzRunner.HangWallSeconds"/> s of wall time). Exit 1 on any crash or hang or
 /// an allocation over <see cref="FuzzRunner.MaxAllocRatio"/> x the file's size.
 /// </summary>
 internal static class FuzzCommand
@@ -71,7 +72,10 @@ internal sealed record FuzzReport(string Format, ulong Seed, int Iterations, int
 /// </summary>
 internal static class FuzzRunner
 {
+    /// <summary>A load that takes more CPU time than this (wall time where the thread's CPU time is unknown) is a hang.</summary>
     public const double HangSeconds = 1.0;
+    /// <summary>A load that takes more wall time than this is a hang whatever its CPU time (a blocked load).</summary>
+    public const double HangWallSeconds = 30.0;
     public const double MaxAllocRatio = 2.0;
     public const long SizeFloor = 64 * 1024;
     private const int MaxSamples = 10;
@@ -123,12 +127,14 @@ internal static class FuzzRunner
             long produced = 0;
             bool ok = false;
             Exception? error = null;
+            double cpu0 = ThreadCpuSeconds();
             long before = GC.GetAllocatedBytesForCurrentThread();
             long t0 = Stopwatch.GetTimestamp();
             try { produced = s.Load(path); ok = true; }
             catch (Exception e) { error = e; }
-            double seconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            double wall = Stopwatch.GetElapsedTime(t0).TotalSeconds;
             long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            double seconds = double.IsNaN(cpu0) ? wall : ThreadCpuSeconds() - cpu0;
             current.Stop();
 
             if (ok)
@@ -148,10 +154,10 @@ internal static class FuzzRunner
                 outcome = $"CRASH {error.GetType().FullName}: {error.Message}\n{FirstFrames(error)}";
                 Add(samples, new FuzzSample("crash", i, s.Name, mutation, outcome), log, seed, target.Name);
             }
-            if (seconds > HangSeconds)
+            if (seconds > HangSeconds || wall > HangWallSeconds)
             {
                 hangs++;
-                Add(samples, new FuzzSample("hang", i, s.Name, mutation, $"{seconds:F2} s; {outcome}"), log, seed, target.Name);
+                Add(samples, new FuzzSample("hang", i, s.Name, mutation, $"{seconds:F2} s of CPU, {wall:F2} s of wall time; {outcome}"), log, seed, target.Name);
             }
             long size = Math.Max(Math.Max(bytes.LongLength, FuzzTarget.GunzipLength(bytes)), Math.Max(produced, SizeFloor));
             double ratio = (double)allocated / size;
@@ -166,6 +172,18 @@ internal static class FuzzRunner
             $"fuzz {target.Name}: {count} iterations in {report.Seconds:F1} s: {rejected} rejected, {loaded} loaded, {crashes} crashes, {hangs} hangs, " +
             $"max allocation {maxRatio:F3}x the file (iteration {maxIteration}, {maxBytes} bytes) -> {(report.Passed ? "PASS" : "FAIL")}"));
         return report;
+    }
+
+    /// <summary>
+    /// CPU time of the calling thread (Linux: utime + stime of /proc/thread-self/stat, in 1/100 s), NaN elsewhere. A hang
+    /// is judged on it, not on wall time, so that a machine loaded by other work does not turn slow loads into hangs.
+    /// </summary>
+    private static double ThreadCpuSeconds()
+    {
+        if (!OperatingSystem.IsLinux()) return double.NaN;
+        string stat = File.ReadAllText("/proc/thread-self/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
     }
 
     private static void Add(List<FuzzSample> samples, FuzzSample s, TextWriter log, ulong seed, string format)

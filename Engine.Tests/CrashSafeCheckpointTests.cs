@@ -6,17 +6,19 @@ namespace GpuNet.Tests;
 
 /// <summary>
 /// Checkpoints survive SIGKILL at any moment, and a run resumed from them continues exactly as an uninterrupted one.
-/// Design (the whole test takes about a minute on two shared cores):
+/// Design (100 child processes of about 0.5 s of CPU each: about a minute on two idle cores, several under heavy load):
 /// <list type="number">
 /// <item>A reference run of the hidden <c>Bench checkpoint-child</c> (digits-mlp on cpu, checkpoints after every epoch
 /// through <see cref="Training.ModelCheckpoint"/>) trains <see cref="Epochs"/> epochs uninterrupted, keeping a copy of
 /// last.safetensors after every epoch and printing the bits of every epoch's losses.</item>
 /// <item><see cref="Chains"/> chains run side by side, each in its own directory: start the child with <c>--resume</c>,
-/// wait for its <c>ready</c> line, kill it (<see cref="Process.Kill()"/>: SIGKILL) after a random delay, check the
-/// directory, start again. Every checkpoint write sleeps <see cref="WriteDelayMs"/> ms after its first bytes and again
-/// before its rename, so most of a child's time after <c>ready</c> is spent inside writes; the kills that leave a
-/// temporary file behind are counted as kills during a write. A chain that finishes all epochs checks its output and
-/// starts over in an empty directory. <see cref="Kills"/> kills in all.</item>
+/// kill it (<see cref="Process.Kill()"/>: SIGKILL), check the directory, start again. Every checkpoint write sleeps
+/// <see cref="WriteDelayMs"/> ms after its first bytes and again before its rename. One kill in three comes at a random
+/// moment of the first <see cref="MaxKillDelayMs"/> ms after the child's <c>ready</c> line (start-up, training and
+/// writes alike); the others are aimed at the writes: a random moment of the 4 x <see cref="WriteDelayMs"/> ms after the
+/// first or second <c>saving E</c> line the child prints just before writing epoch E's checkpoints. Kills that leave a
+/// temporary file behind are counted as kills during a write (at least a fifth must be). A chain that finishes all
+/// epochs checks its output and starts over in an empty directory. <see cref="Kills"/> kills in all.</item>
 /// <item>After every kill: last.safetensors and best.safetensors, when present, load, and each equals, tensor for tensor
 /// and bit for bit, the reference run's checkpoint of the epoch its training state names (so it is a complete file from
 /// one epoch, never a mix); its loss history equals the reference's first epochs bit for bit; and every epoch line the
