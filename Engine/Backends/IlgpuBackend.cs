@@ -71,6 +71,7 @@ internal sealed class IlgpuBackend : Backend
         {
             case CudaStream cuda:
             {
+                using var bind = _accelerator.BindScoped();
                 IntPtr e = source.PendingUpload;
                 if (e == IntPtr.Zero) CudaException.ThrowIfFailed(CudaAPI.CurrentAPI.CreateEvent(out e, CudaEventFlags.CU_EVENT_DISABLE_TIMING));
                 CudaException.ThrowIfFailed(CudaAPI.CurrentAPI.RecordEvent(e, cuda.StreamPtr));
