@@ -250,7 +250,7 @@ public sealed class ActivationDefinitionTests
             ("ActivationOp.BackwardCost", () => ActivationOp.BackwardCost(act, 4)),
             ("GemmOp.Reference", () => GemmOp.Reference(false, false, 2, 2, 1, 1, r.AsSpan(0, 2), r.AsSpan(0, 2), 0, r, default, act, 0)),
             ("GemmOp.Host", () => GemmOp.Host(false, false, 2, 2, 1, 1f, new float[2], new float[2], 0f, h, default, act, 0f)),
-            ("GemmOp.Launch", () => GemmOp.Launch(k, false, false, 2, 2, 1, 1f, v, v, 0f, v, default, act, 0f)),
+            ("GemmOp.Launch", () => GemmOp.Launch(k, false, false, 2, 2, 1, 1f, v, v, 0f, v, default, act, 0f, v)),
         };
         foreach (var (name, call) in entryPoints)
         {

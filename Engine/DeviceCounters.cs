@@ -21,8 +21,9 @@ public sealed class DeviceCounters
     public long Launches => Interlocked.Read(ref _launches);
     /// <summary>
     /// ILGPU kernels actually launched (0 on the <c>cpu</c> device, which runs host code). At least
-    /// <see cref="Launches"/> on an accelerator: some ops launch several kernels (a convolution one im2col and one GEMM per
-    /// sample, a loss its partial sums then their total, a clipped optimizer step a norm pass then the step).
+    /// <see cref="Launches"/> on an accelerator: some ops launch several kernels (a split-K GEMM or convolution filter
+    /// gradient its partial products then their sum, a loss its partial sums then their total, a clipped optimizer
+    /// step a norm pass then the step).
     /// </summary>
     public long KernelLaunches => _backend.KernelLaunches;
     /// <summary>

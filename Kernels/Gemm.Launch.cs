@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -21,17 +20,28 @@ public static partial class GemmOp
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="act"/> is not a defined <see cref="Activation"/>.</exception>
     public static void Launch(KernelCache kernels, bool transA, bool transB, int m, int n, int k, float alpha,
         ArrayView<float> a, ArrayView<float> b, float beta, ArrayView<float> c, ArrayView<float> bias,
-        Activation act, float actAlpha)
+        Activation act, float actAlpha, ArrayView<float> workspace)
     {
-        var v = new LaunchVisitor(kernels, transA, transB, m, n, k, alpha, a, b, beta, c, bias, actAlpha);
+        var v = new LaunchVisitor(kernels, transA, transB, m, n, k, alpha, a, b, beta, c, bias, actAlpha, workspace);
         ActivationMath.Visit(act, ref v);
     }
 
     private readonly struct LaunchVisitor(KernelCache kernels, bool transA, bool transB, int m, int n, int k, float alpha,
-        ArrayView<float> a, ArrayView<float> b, float beta, ArrayView<float> c, ArrayView<float> bias, float actAlpha) : IActivationVisitor
+        ArrayView<float> a, ArrayView<float> b, float beta, ArrayView<float> c, ArrayView<float> bias, float actAlpha,
+        ArrayView<float> workspace) : IActivationVisitor
     {
         public void Visit<TAct>(TAct act) where TAct : struct, IActivation
-            => Launch<TAct>(kernels, transA, transB, m, n, k, alpha, a, b, beta, c, bias, actAlpha);
+            => Launch<TAct>(kernels, transA, transB, m, n, k, alpha, a, b, beta, c, bias, actAlpha, workspace);
+    }
+
+    /// <summary>
+    /// Floats of split-K partial sums a GEMM of (M, N, K) needs (splits x M x N; 0 when it does not split): the
+    /// caller owns this workspace and passes it to <see cref="Launch{TAct}"/>.
+    /// </summary>
+    public static long WorkspaceFloats(int m, int n, int k)
+    {
+        int splits = ChooseSplit(m, n, k).Splits;
+        return splits > 1 ? (long)splits * m * n : 0;
     }
 
     /// <summary>
@@ -54,14 +64,20 @@ public static partial class GemmOp
     /// <summary>
     /// Launches the tiled GEMM: C = act(alpha * op(A) op(B) + beta * C + bias), act being <typeparamref name="TAct"/>
     /// with <paramref name="actAlpha"/>: one kernel launch, or two with split-K (<see cref="ChooseSplit"/>; the
-    /// partial sums go to a workspace this launcher keeps per accelerator). None when M or N is 0. An empty
-    /// <paramref name="bias"/> means no bias. K = 0 gives C = act(beta * C + bias).
+    /// partial sums go to <paramref name="workspace"/>, at least <see cref="WorkspaceFloats"/> floats, unused when the
+    /// GEMM does not split). None when M or N is 0. An empty <paramref name="bias"/> means no bias. K = 0 gives
+    /// C = act(beta * C + bias).
     /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="workspace"/> is shorter than <see cref="WorkspaceFloats"/>.</exception>
     public static void Launch<TAct>(KernelCache kernels, bool transA, bool transB, int m, int n, int k, float alpha,
-        ArrayView<float> a, ArrayView<float> b, float beta, ArrayView<float> c, ArrayView<float> bias, float actAlpha)
+        ArrayView<float> a, ArrayView<float> b, float beta, ArrayView<float> c, ArrayView<float> bias, float actAlpha,
+        ArrayView<float> workspace)
         where TAct : struct, IActivation
     {
         if (m == 0 || n == 0) return;
+        long need = WorkspaceFloats(m, n, k);
+        if (workspace.Length < need)
+            throw new ArgumentException($"Gemm: the split-K workspace has {workspace.Length} floats, ({m}, {n}, {k}) needs {need}", nameof(workspace));
         var acc = kernels.Accelerator;
         if (acc.MaxNumThreadsPerGroup < GroupSize)
             throw new NotSupportedException($"Gemm: the kernel needs {GroupSize} threads per group, accelerator '{acc.Name}' allows {acc.MaxNumThreadsPerGroup}");
@@ -79,7 +95,7 @@ public static partial class GemmOp
         if (groupsM > maxGrid.X || groupsN > maxGrid.Y)
             throw new NotSupportedException($"Gemm: C ({m}, {n}) needs a grid of ({groupsM}, {groupsN}) groups, accelerator '{acc.Name}' allows ({maxGrid.X}, {maxGrid.Y})");
         var config = new KernelConfig(new Index3D(groupsM, groupsN, splits), new Index3D(GroupSize, 1, 1));
-        var workspace = splits > 1 ? Workspace(kernels, (long)splits * m * n) : c;
+        if (splits == 1) workspace = c;   // never read: c stands in so that no empty view is passed
         // Without a bias the kernels never read the bias view; c stands in so that no empty view is passed.
         var biasView = hasBias ? bias : c;
         TiledLauncher<TAct>(kernels, transA, transB)(config, args, tiling, a, b, c, biasView, workspace);
@@ -103,27 +119,4 @@ public static partial class GemmOp
             (true, false) => kernels.Get(KernelTN<TAct>, static x => x.LoadStreamKernel<GemmArgs, GemmTiling, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(KernelTN<TAct>)),
             _ => kernels.Get(KernelTT<TAct>, static x => x.LoadStreamKernel<GemmArgs, GemmTiling, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(KernelTT<TAct>)),
         };
-
-    // Split-K partial sums: one growable buffer per accelerator (kernel cache), reused by every GEMM on its stream.
-    // Work on one stream runs in order, so a GEMM never overwrites partials another is still reading.
-    private static readonly ConditionalWeakTable<KernelCache, WorkspaceHolder> s_workspaces = new();
-
-    private sealed class WorkspaceHolder
-    {
-        public MemoryBuffer1D<float, Stride1D.Dense>? Buffer;
-    }
-
-    private static ArrayView<float> Workspace(KernelCache kernels, long length)
-    {
-        var holder = s_workspaces.GetOrCreateValue(kernels);
-        lock (holder)
-        {
-            if (holder.Buffer is null || holder.Buffer.Length < length)
-            {
-                holder.Buffer?.Dispose();
-                holder.Buffer = kernels.Accelerator.Allocate1D<float>(length);
-            }
-            return holder.Buffer.View.SubView(0, length);
-        }
-    }
 }

@@ -213,14 +213,19 @@ internal sealed class IlgpuBackend : Backend
 
     // ---- GEMM and convolutions ------------------------------------------------------------------------------------
 
-    // The device's math mode picks the kernel: TF32 tensor cores (a software model of them off CUDA) or float32.
+    // The device's math mode picks the kernel: TF32 tensor cores (a software model of them off CUDA) or float32, whose
+    // split-K partial sums (when the shape splits) are rented from the pool.
     public override void Gemm(bool transA, bool transB, int m, int n, int k, float alpha, Tensor a, Tensor b, float beta, Tensor c,
         Tensor? bias, Activation activation, float activationAlpha)
     {
         if (_device.MathMode == MatmulMath.Tf32)
+        {
             GemmTf32Op.Launch(Kernels, transA, transB, m, n, k, alpha, a.View, b.View, beta, c.View, bias?.View ?? default, activation, activationAlpha);
-        else
-            GemmOp.Launch(Kernels, transA, transB, m, n, k, alpha, a.View, b.View, beta, c.View, bias?.View ?? default, activation, activationAlpha);
+            return;
+        }
+        using var partials = RentScratch((int)Math.Max(1, GemmOp.WorkspaceFloats(m, n, k)));
+        GemmOp.Launch(Kernels, transA, transB, m, n, k, alpha, a.View, b.View, beta, c.View, bias?.View ?? default, activation, activationAlpha,
+            partials.View);
     }
 
     // Convolutions: one implicit-GEMM launch per pass; the filter gradient rents split-K partials when it splits.
