@@ -79,6 +79,13 @@ public sealed class Conv2d : Layer
     /// <inheritdoc/>
     public override double BackwardFlops(int[] input) => 2 * ForwardFlops(input);
 
+    /// <inheritdoc/>
+    public override double InputGradFlops(int[] input)
+    {
+        var o = OutputShape(input);
+        return (double)o[0] * o[1] * o[2] * 2.0 * InChannels / Params.Groups * KernelSize * KernelSize;
+    }
+
     internal override Node CreateNode(BuildContext ctx, Tensor input, bool needInputGrad) => new Conv2dNode(this, ctx, input, needInputGrad);
 }
 

@@ -63,6 +63,13 @@ public sealed class DepthwiseConv2d : Layer
     /// <inheritdoc/>
     public override double BackwardFlops(int[] input) => 2 * ForwardFlops(input);
 
+    /// <inheritdoc/>
+    public override double InputGradFlops(int[] input)
+    {
+        var o = OutputShape(input);
+        return (double)o[0] * o[1] * o[2] * 2.0 * KernelSize * KernelSize;
+    }
+
     internal override Node CreateNode(BuildContext ctx, Tensor input, bool needInputGrad) => new DepthwiseConv2dNode(this, ctx, input, needInputGrad);
 }
 
