@@ -7,19 +7,7 @@ namespace GpuNet.Tests;
 [Collection(nameof(ConsoleCollection))]
 public sealed class TrainCommandTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var (oldOut, oldErr) = (Console.Out, Console.Error);
-        var (o, e) = (new StringWriter(), new StringWriter());
-        Console.SetOut(o);
-        Console.SetError(e);
-        try { return (BenchApp.Run(args), o.ToString(), e.ToString()); }
-        finally
-        {
-            Console.SetOut(oldOut);
-            Console.SetError(oldErr);
-        }
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => BenchCli.Run(args);
 
     [Theory]
     [InlineData("unknown preset 'nope'", "train", "nope")]
