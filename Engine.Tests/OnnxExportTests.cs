@@ -213,6 +213,32 @@ public sealed class OnnxExportTests(BackendFixture f) : DeviceTestBase(f), IClas
         Assert.Equal(["m.onnx"], dir.Entries);
     }
 
+    [Fact]
+    public void TheReadmeExportRunsInOnnxRuntime()
+    {
+        Use("cpu");
+        var (train, val) = GpuNet.Data.DataSplit.Stratified(GpuNet.Data.DataSets.Digits(), 0.2, seed: 1);
+        var std = GpuNet.Data.Standardizer.Fit(train);
+        var net = new Sequential(
+            new Linear(64, 128, name: "fc1"), new ActivationLayer(Activation.Relu),
+            new Dropout(0.1f), new Linear(128, 10, name: "out"));
+        using var model = Model.Build(D, net, inputShape: [64], batchSize: 32, new ModelOptions { Seed = 1 });
+        using var dir = new TempDir();
+        string path = dir["digits.onnx"];
+
+        // README, "ONNX export"
+        model.ExportOnnx(path);
+        using var session = new InferenceSession(path);
+        float[] x = std.Apply(val).Features[..(3 * 64)].ToArray();
+        using var input = OrtValue.CreateTensorValueFromMemory(x, [3, 64]);
+        using var output = session.Run(new RunOptions(), new Dictionary<string, OrtValue> { ["input"] = input }, ["output"]);
+        ReadOnlySpan<float> logits = output[0].GetTensorDataAsSpan<float>();
+
+        using var xt = D.FromArray(x, [3, 64]);
+        var expected = model.Forward(xt, training: false).ToArray();
+        Tol.OnnxRuntime.AssertClose(logits, expected.Select(v => (double)v).ToArray(), "README export");
+    }
+
     private static bool Contains(Layer l, Func<Layer, bool> match) => match(l) || l.Children.Any(c => Contains(c, match));
 }
 
