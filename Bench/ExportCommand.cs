@@ -30,6 +30,8 @@ internal static class ExportCommand
 
     private static int Run(string checkpointPath, Preset preset, string onnxPath, TextWriter log)
     {
+        if (!Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(onnxPath))))
+            throw new UsageException($"--onnx: the directory of '{onnxPath}' does not exist");
         CheckpointFile file;
         try { file = Checkpoint.Read(checkpointPath); }
         catch (Exception e) when (e is CheckpointException or FileNotFoundException or DirectoryNotFoundException) { throw new UsageException($"--checkpoint: {e.Message}"); }

@@ -276,6 +276,11 @@ public sealed class OnnxCliTests
         Assert.Equal(Cli.BadArguments, code);
         Assert.Contains("fc1.weight: expected (64, 10), file has (128, 64)", err);
         Assert.Equal(["d.safetensors"], dir.Entries);
+
+        var (code2, _, err2) = BenchCli.Run("export", "--checkpoint", dir["d.safetensors"], "--preset", "digits-mlp", "--onnx", Path.Combine(dir.Path, "no", "x.onnx"));
+        Assert.Equal(Cli.BadArguments, code2);
+        Assert.Contains("--onnx", err2);
+        Assert.Equal(["d.safetensors"], dir.Entries);
     }
 
     [Fact]
