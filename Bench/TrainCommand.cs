@@ -38,11 +38,12 @@ internal static class TrainCommand
         var outDir = new Option<string?>("--out") { Description = "directory for best.safetensors, last.safetensors and curves.png" };
         var json = new Option<string?>("--json") { Description = "write a JSON summary to this path" };
         var resume = new Option<string?>("--resume") { Description = "continue from a checkpoint written by --out (last.safetensors)" };
+        var onnx = new Option<string?>("--onnx") { Description = "after training, export the model the run ends with (the best weights when early stopping restored them) as ONNX to this path" };
         var quiet = new Option<bool>("--quiet") { Description = "no progress bar, plain lines only" };
         var math = GemmCommand.MathOption();
         var cmd = new Command("train", "Train a preset network on real data and report accuracy, throughput and MFU.")
         {
-            preset, device, epochs, batch, optimizer, lr, schedule, wd, l1, l2, dropout, patience, seed, outDir, json, resume, quiet, math,
+            preset, device, epochs, batch, optimizer, lr, schedule, wd, l1, l2, dropout, patience, seed, outDir, json, resume, onnx, quiet, math,
         };
         cmd.SetAction(p => Cli.Guard(() =>
         {
@@ -62,7 +63,9 @@ internal static class TrainCommand
                 Patience = p.GetValue(patience) is int pa ? (pa >= 0 ? pa : throw new UsageException($"--patience: {pa} is not allowed; expected >= 0")) : d.Patience,
                 Seed = p.GetValue(seed) ?? d.Seed,
             };
-            var options = new TrainRunOptions(pr, s, p.GetValue(device), p.GetValue(outDir), p.GetValue(json), p.GetValue(resume), p.GetValue(quiet));
+            if (p.GetValue(onnx) is string onnxPath && !Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(onnxPath))))
+                throw new UsageException($"--onnx: the directory of '{onnxPath}' does not exist");
+            var options = new TrainRunOptions(pr, s, p.GetValue(device), p.GetValue(outDir), p.GetValue(json), p.GetValue(resume), p.GetValue(quiet), p.GetValue(onnx));
             var mathMode = GemmCommand.ParseMath(p.GetValue(math));
             using var dev = Cli.OpenDevice(options.Device);
             if (mathMode is { } mm) dev.MathMode = mm;
@@ -104,4 +107,4 @@ internal static class TrainCommand
 }
 
 /// <summary>Everything <see cref="TrainRun.Run"/> needs from the command line.</summary>
-internal sealed record TrainRunOptions(Preset Preset, TrainSettings Settings, string? Device, string? OutDir, string? JsonPath, string? ResumePath, bool Quiet);
+internal sealed record TrainRunOptions(Preset Preset, TrainSettings Settings, string? Device, string? OutDir, string? JsonPath, string? ResumePath, bool Quiet, string? OnnxPath = null);

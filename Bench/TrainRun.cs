@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using GpuNet.Checkpoints;
 using GpuNet.Data;
 using GpuNet.Nn;
+using GpuNet.Onnx;
 using GpuNet.Optim;
 using GpuNet.Training;
 
@@ -86,6 +87,11 @@ internal static class TrainRun
         if (metrics is not null)
             log.WriteLine(string.Create(Inv, $"{(bestTest is null ? "validation" : "test")} metrics: macro precision {metrics.MacroPrecision:F4}, recall {metrics.MacroRecall:F4}, F1 {metrics.MacroF1:F4}{(metrics.RocAuc is double auc ? $", ROC AUC {auc:F4}" : "")}"));
 
+        if (o.OnnxPath is not null)
+        {
+            model.ExportOnnx(o.OnnxPath);
+            log.WriteLine($"onnx: {o.OnnxPath} (opset {OnnxExport.Opset}, dynamic batch)");
+        }
         var history = fit.History.Select(HistoryRow.From).ToList();
         if (o.OutDir is not null) Plot.Curves(Path.Combine(o.OutDir, "curves.png"), preset.Name, history);
         if (o.JsonPath is not null)

@@ -49,6 +49,12 @@ public abstract class BatchNorm : Layer
     /// <inheritdoc/>
     public override double BackwardFlops(int[] input) => 10.0 * ShapeUtil.Count(input);
 
+    /// <summary><c>BatchNormalization</c> in inference mode: (x - running_mean) / sqrt(running_var + eps) * weight + bias.</summary>
+    internal override string ExportOnnx(Onnx.OnnxGraph graph, string input)
+        => graph.Node("BatchNormalization", Name!,
+            [input, graph.Parameter(this, 0), graph.Parameter(this, 1), graph.Buffer(this, 0), graph.Buffer(this, 1)],
+            Onnx.OnnxGraph.Float("epsilon", Eps));
+
     internal override Node CreateNode(BuildContext ctx, Tensor input, bool needInputGrad) => new BatchNormNode(this, ctx, input, needInputGrad, null);
 
     /// <summary>Fuses a ReLU into the normalisation pass.</summary>

@@ -86,6 +86,15 @@ public sealed class Conv2d : Layer
         return (double)o[0] * o[1] * o[2] * 2.0 * InChannels / Params.Groups * KernelSize * KernelSize;
     }
 
+    /// <summary><c>Conv</c> with the kernel, strides, symmetric pads, dilations and groups, and the bias when present.</summary>
+    internal override string ExportOnnx(Onnx.OnnxGraph graph, string input)
+        => graph.Node("Conv", Name!, HasBias ? [input, graph.Parameter(this, 0), graph.Parameter(this, 1)] : [input, graph.Parameter(this, 0)],
+            Onnx.OnnxGraph.Ints("kernel_shape", KernelSize, KernelSize),
+            Onnx.OnnxGraph.Ints("strides", Params.StrideH, Params.StrideW),
+            Onnx.OnnxGraph.Ints("pads", Params.PadH, Params.PadW, Params.PadH, Params.PadW),
+            Onnx.OnnxGraph.Ints("dilations", Params.DilationH, Params.DilationW),
+            Onnx.OnnxGraph.Int("group", Params.Groups));
+
     internal override Node CreateNode(BuildContext ctx, Tensor input, bool needInputGrad) => new Conv2dNode(this, ctx, input, needInputGrad);
 }
 

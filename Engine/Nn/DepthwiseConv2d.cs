@@ -70,6 +70,15 @@ public sealed class DepthwiseConv2d : Layer
         return (double)o[0] * o[1] * o[2] * 2.0 * KernelSize * KernelSize;
     }
 
+    /// <summary><c>Conv</c> with <c>group</c> = channels on the (C, 1, k, k) weight.</summary>
+    internal override string ExportOnnx(Onnx.OnnxGraph graph, string input)
+        => graph.Node("Conv", Name!, HasBias ? [input, graph.Parameter(this, 0), graph.Parameter(this, 1)] : [input, graph.Parameter(this, 0)],
+            Onnx.OnnxGraph.Ints("kernel_shape", KernelSize, KernelSize),
+            Onnx.OnnxGraph.Ints("strides", Stride, Stride),
+            Onnx.OnnxGraph.Ints("pads", Padding, Padding, Padding, Padding),
+            Onnx.OnnxGraph.Ints("dilations", Dilation, Dilation),
+            Onnx.OnnxGraph.Int("group", Channels));
+
     internal override Node CreateNode(BuildContext ctx, Tensor input, bool needInputGrad) => new DepthwiseConv2dNode(this, ctx, input, needInputGrad);
 }
 

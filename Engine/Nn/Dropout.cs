@@ -27,6 +27,8 @@ public sealed class Dropout : Layer
     public override int[] OutputShape(int[] input) => (int[])input.Clone();
     /// <inheritdoc/>
     public override double ForwardFlops(int[] input) => ShapeUtil.Count(input);
+    /// <summary>Absent: evaluation-mode dropout is the identity, so the input value is the output.</summary>
+    internal override string ExportOnnx(Onnx.OnnxGraph graph, string input) => input;
     internal override Node CreateNode(BuildContext ctx, Tensor input, bool needInputGrad) => new DropoutNode(this, ctx, input, needInputGrad);
 }
 

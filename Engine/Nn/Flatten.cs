@@ -9,6 +9,8 @@ public sealed class Flatten : Layer
     public override string Kind => "flatten";
     /// <inheritdoc/>
     public override int[] OutputShape(int[] input) => [(int)ShapeUtil.Count(input)];
+    /// <summary><c>Flatten</c> with axis 1: (batch, d1, d2, ...) -> (batch, d1*d2*...).</summary>
+    internal override string ExportOnnx(Onnx.OnnxGraph graph, string input) => graph.Node("Flatten", Name!, [input], Onnx.OnnxGraph.Int("axis", 1));
     internal override Node CreateNode(BuildContext ctx, Tensor input, bool needInputGrad) => new FlattenNode(this, ctx, input, needInputGrad);
 }
 

@@ -103,6 +103,15 @@ public abstract class Layer
     /// </summary>
     internal virtual Node? CreateFusedNode(BuildContext ctx, Tensor input, bool needInputGrad, Layer next) => null;
 
+    /// <summary>
+    /// Adds this layer's evaluation-mode computation to an ONNX graph, reading the value named <paramref name="input"/>
+    /// (batch, ...per-sample input), and returns the name of its output value. Parameters and buffers become
+    /// initializers with their checkpoint names. The default throws: a layer without an ONNX form says so.
+    /// </summary>
+    /// <exception cref="Onnx.OnnxExportException">The layer (or a child) has no ONNX form.</exception>
+    internal virtual string ExportOnnx(Onnx.OnnxGraph graph, string input)
+        => throw new Onnx.OnnxExportException(this, $"{GetType().Name} does not implement ONNX export");
+
     private InvalidOperationException NotBuilt() => new($"layer '{Name}' is not part of a built model");
 
     /// <inheritdoc/>

@@ -58,6 +58,11 @@ public sealed class Linear : Layer
     /// <inheritdoc/>
     public override double InputGradFlops(int[] input) => 2.0 * InFeatures * OutFeatures;
 
+    /// <summary><c>Gemm</c> with <c>transB = 1</c> on the PyTorch-layout (out, in) weight, and the bias as C when present.</summary>
+    internal override string ExportOnnx(Onnx.OnnxGraph graph, string input)
+        => graph.Node("Gemm", Name!, HasBias ? [input, graph.Parameter(this, 0), graph.Parameter(this, 1)] : [input, graph.Parameter(this, 0)],
+            Onnx.OnnxGraph.Int("transB", 1));
+
     internal override Node CreateNode(BuildContext ctx, Tensor input, bool needInputGrad)
         => new LinearNode(this, ctx, input, needInputGrad, null);
 

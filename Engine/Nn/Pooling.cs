@@ -34,6 +34,14 @@ public abstract class Pool2d : Layer
 
     /// <inheritdoc/>
     public override double ForwardFlops(int[] input) => ShapeUtil.Count(OutputShape(input)) * (double)Kernel * Kernel;
+
+    /// <summary>The window attributes of ONNX's pooling operators (output size rounded down, as here).</summary>
+    private protected global::Onnx.AttributeProto[] WindowAttributes() =>
+    [
+        Onnx.OnnxGraph.Ints("kernel_shape", Kernel, Kernel),
+        Onnx.OnnxGraph.Ints("strides", Stride, Stride),
+        Onnx.OnnxGraph.Ints("pads", Padding, Padding, Padding, Padding),
+    ];
 }
 
 /// <summary>Max pooling over (C, H, W) samples; the argmax of each window is saved for the backward.</summary>
@@ -44,6 +52,8 @@ public sealed class MaxPool2d : Pool2d
 
     /// <inheritdoc/>
     public override string Kind => "maxpool";
+    /// <summary><c>MaxPool</c> (padding counts as -infinity, as here).</summary>
+    internal override string ExportOnnx(Onnx.OnnxGraph graph, string input) => graph.Node("MaxPool", Name!, [input], WindowAttributes());
     /// <inheritdoc/>
     public override double BackwardFlops(int[] input) => ShapeUtil.Count(input);
     internal override Node CreateNode(BuildContext ctx, Tensor input, bool needInputGrad) => new MaxPoolNode(this, ctx, input, needInputGrad);
@@ -60,6 +70,9 @@ public sealed class AvgPool2d : Pool2d
     public bool CountIncludePad { get; }
     /// <inheritdoc/>
     public override string Kind => "avgpool";
+    /// <summary><c>AveragePool</c> with <c>count_include_pad</c> as <see cref="CountIncludePad"/>.</summary>
+    internal override string ExportOnnx(Onnx.OnnxGraph graph, string input)
+        => graph.Node("AveragePool", Name!, [input], [.. WindowAttributes(), Onnx.OnnxGraph.Int("count_include_pad", CountIncludePad ? 1 : 0)]);
     internal override Node CreateNode(BuildContext ctx, Tensor input, bool needInputGrad) => new AvgPoolNode(this, ctx, input, needInputGrad);
 }
 
@@ -70,6 +83,9 @@ public sealed class GlobalAvgPool : Layer
     public GlobalAvgPool(string? name = null) : base(name) { }
     /// <inheritdoc/>
     public override string Kind => "gap";
+    /// <summary><c>GlobalAveragePool</c> gives (batch, C, 1, 1); <c>Flatten</c> makes it (batch, C).</summary>
+    internal override string ExportOnnx(Onnx.OnnxGraph graph, string input)
+        => graph.Node("Flatten", Name!, [graph.Node("GlobalAveragePool", $"{Name}.pool", [input])], Onnx.OnnxGraph.Int("axis", 1));
     /// <inheritdoc/>
     public override int[] OutputShape(int[] input)
     {

@@ -37,6 +37,14 @@ public sealed class Residual : Layer
     /// <inheritdoc/>
     public override double ForwardFlops(int[] input) => ShapeUtil.Count(OutputShape(input));
 
+    /// <summary>Both branches from the same input, then <c>Add</c>.</summary>
+    internal override string ExportOnnx(Onnx.OnnxGraph graph, string input)
+    {
+        string main = Block.ExportOnnx(graph, input);
+        string skip = Shortcut?.ExportOnnx(graph, input) ?? input;
+        return graph.Node("Add", Name!, [main, skip]);
+    }
+
     internal override Node CreateNode(BuildContext ctx, Tensor input, bool needInputGrad) => new ResidualNode(this, ctx, input, needInputGrad);
 }
 

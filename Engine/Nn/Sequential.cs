@@ -33,6 +33,13 @@ public sealed class Sequential : Layer
         return input;
     }
 
+    /// <summary>Each layer's graph in turn, each reading the previous one's output.</summary>
+    internal override string ExportOnnx(Onnx.OnnxGraph graph, string input)
+    {
+        foreach (var l in Layers) input = l.ExportOnnx(graph, input);
+        return input;
+    }
+
     internal override Node CreateNode(BuildContext ctx, Tensor input, bool needInputGrad) => new SequentialNode(this, ctx, input, needInputGrad);
 }
 
