@@ -35,14 +35,16 @@ internal static class TrainCommand
         var dropout = new Option<float?>("--dropout") { Description = "dropout probability in [0, 1) for presets with dropout layers" };
         var patience = new Option<int?>("--patience") { Description = "early-stopping patience in epochs (>= 0); restores the best weights" };
         var seed = new Option<ulong?>("--seed") { Description = "seed of initialisation, splits, shuffles and dropout (default 1)" };
-        var outDir = new Option<string?>("--out") { Description = "directory for best.safetensors, last.safetensors and curves.png" };
+        var outDir = new Option<string?>("--out") { Description = "directory for best.safetensors, last.safetensors, curves.png, confusion.png and (image sets) mistakes.png" };
         var json = new Option<string?>("--json") { Description = "write a JSON summary to this path" };
         var resume = new Option<string?>("--resume") { Description = "continue from a checkpoint written by --out (last.safetensors)" };
+        var tensorBoard = new Option<string?>("--tensorboard") { Description = "write TensorBoard event files (scalars, weight and gradient histograms, the model summary) into this directory" };
+        var csv = new Option<string?>("--csv") { Description = "write one CSV row per epoch (the columns of --json's history) to this path" };
         var quiet = new Option<bool>("--quiet") { Description = "no progress bar, plain lines only" };
         var math = GemmCommand.MathOption();
         var cmd = new Command("train", "Train a preset network on real data and report accuracy, throughput and MFU.")
         {
-            preset, device, epochs, batch, optimizer, lr, schedule, wd, l1, l2, dropout, patience, seed, outDir, json, resume, quiet, math,
+            preset, device, epochs, batch, optimizer, lr, schedule, wd, l1, l2, dropout, patience, seed, outDir, json, resume, quiet, math, tensorBoard, csv,
         };
         cmd.SetAction(p => Cli.Guard(() =>
         {
@@ -62,7 +64,10 @@ internal static class TrainCommand
                 Patience = p.GetValue(patience) is int pa ? (pa >= 0 ? pa : throw new UsageException($"--patience: {pa} is not allowed; expected >= 0")) : d.Patience,
                 Seed = p.GetValue(seed) ?? d.Seed,
             };
-            var options = new TrainRunOptions(pr, s, p.GetValue(device), p.GetValue(outDir), p.GetValue(json), p.GetValue(resume), p.GetValue(quiet));
+            var options = new TrainRunOptions(pr, s, p.GetValue(device), p.GetValue(outDir), p.GetValue(json), p.GetValue(resume), p.GetValue(quiet))
+            {
+                TensorBoardDir = p.GetValue(tensorBoard), CsvPath = p.GetValue(csv),
+            };
             var mathMode = GemmCommand.ParseMath(p.GetValue(math));
             using var dev = Cli.OpenDevice(options.Device);
             if (mathMode is { } mm) dev.MathMode = mm;
@@ -104,4 +109,10 @@ internal static class TrainCommand
 }
 
 /// <summary>Everything <see cref="TrainRun.Run"/> needs from the command line.</summary>
-internal sealed record TrainRunOptions(Preset Preset, TrainSettings Settings, string? Device, string? OutDir, string? JsonPath, string? ResumePath, bool Quiet);
+internal sealed record TrainRunOptions(Preset Preset, TrainSettings Settings, string? Device, string? OutDir, string? JsonPath, string? ResumePath, bool Quiet)
+{
+    /// <summary><c>--tensorboard</c>: the directory of the event file, or null.</summary>
+    public string? TensorBoardDir { get; init; }
+    /// <summary><c>--csv</c>: the per-epoch CSV file, or null.</summary>
+    public string? CsvPath { get; init; }
+}

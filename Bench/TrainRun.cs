@@ -59,6 +59,8 @@ internal static class TrainRun
             best = checkpoints.BestPath;
             callbacks.Add(checkpoints);
         }
+        using var outputs = RunOutputs.Open(o.TensorBoardDir, o.CsvPath, trainer.History, log);
+        callbacks.AddRange(outputs.Callbacks);
         bool bar = !o.Quiet && !Console.IsOutputRedirected;
         var progress = new ProgressBar(log, bar);
         trainer.BatchCompleted += progress.OnBatch;
@@ -87,7 +89,11 @@ internal static class TrainRun
             log.WriteLine(string.Create(Inv, $"{(bestTest is null ? "validation" : "test")} metrics: macro precision {metrics.MacroPrecision:F4}, recall {metrics.MacroRecall:F4}, F1 {metrics.MacroF1:F4}{(metrics.RocAuc is double auc ? $", ROC AUC {auc:F4}" : "")}"));
 
         var history = fit.History.Select(HistoryRow.From).ToList();
-        if (o.OutDir is not null) Plot.Curves(Path.Combine(o.OutDir, "curves.png"), preset.Name, history);
+        if (o.OutDir is not null)
+        {
+            Plot.Curves(Path.Combine(o.OutDir, "curves.png"), preset.Name, history);
+            if (val is not null && bestVal is not null) RunPictures.Write(o.OutDir, preset.Name, trainer, val, data.Validation!, bestVal);
+        }
         if (o.JsonPath is not null)
         {
             var json = new JsonObject
