@@ -106,10 +106,10 @@ internal static class Plot
             var picture = plot.Add.ImageRect(new ScottPlot.Image(ToBytes(pixels, channels, height, width)), new ScottPlot.CoordinateRect(0, width, 0, height));
             picture.AntiAlias = false;   // crisp pixels
             plot.Axes.SetLimits(0, width, 0, height);
-            plot.Layout.Frameless();
-            plot.Axes.Title.Label.Text = caption;
-            plot.Axes.Title.Label.FontSize = 13;
-            plot.Layout.Fixed(new ScottPlot.PixelPadding(8, 8, 8, 44));
+            plot.Axes.Frameless();
+            plot.HideGrid();
+            plot.Title(caption, size: 13);
+            plot.Layout.Fixed(new ScottPlot.PixelPadding(10, 10, 6, 48));
             using var cell = Image.Load<Rgba32>(plot.GetImageBytes(MistakeCellWidth, MistakeCellHeight, ScottPlot.ImageFormat.Png));
             grid.Mutate(g => g.DrawImage(cell, new Point(i % MistakeColumns * MistakeCellWidth, i / MistakeColumns * MistakeCellHeight), 1f));
         }

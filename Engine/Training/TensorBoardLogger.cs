@@ -119,7 +119,8 @@ public sealed class TensorBoardLogger : ICallback, IDisposable
 
     /// <summary>
     /// The histogram of <paramref name="values"/> over TensorBoard's default bucket edges (see the class remarks):
-    /// min, max, count, sum and sum of squares in float64, non-finite values counted in the outermost buckets.
+    /// min, max, count, sum and sum of squares in float64; an infinity counts in the outermost bucket of its sign, a
+    /// NaN in the first bucket (and makes min, max and the sums NaN).
     /// </summary>
     internal static HistogramProto Histogram(ReadOnlySpan<float> values)
     {
