@@ -66,8 +66,16 @@ public sealed class TensorBoardLogger : ICallback, IDisposable
         {
             throw new IOException($"TensorBoardLogger: cannot create an event file in '{dir}': {e.Message}", e);
         }
-        Write(new Event { WallTime = WallTime(), FileVersion = FileVersion });
-        _file.Flush();
+        try
+        {
+            Write(new Event { WallTime = WallTime(), FileVersion = FileVersion });
+            _file.Flush();
+        }
+        catch
+        {
+            _file.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Full path of the event file.</summary>
@@ -109,8 +117,7 @@ public sealed class TensorBoardLogger : ICallback, IDisposable
                 summary.Value.Add(new Summary.Types.Value { Tag = "gradients/" + p.Name, Histo = Histogram(grads.AsSpan((int)p.Offset, (int)p.Length)) });
             }
         }
-        var ev = SummaryEvent(r.Epoch, summary);
-        Write(ev);
+        Write(SummaryEvent(r.Epoch, summary));
         _file.Flush();
     }
 
