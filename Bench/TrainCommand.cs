@@ -35,15 +35,17 @@ internal static class TrainCommand
         var dropout = new Option<float?>("--dropout") { Description = "dropout probability in [0, 1) for presets with dropout layers" };
         var patience = new Option<int?>("--patience") { Description = "early-stopping patience in epochs (>= 0); restores the best weights" };
         var seed = new Option<ulong?>("--seed") { Description = "seed of initialisation, splits, shuffles and dropout (default 1)" };
-        var outDir = new Option<string?>("--out") { Description = "directory for best.safetensors, last.safetensors and curves.png" };
+        var outDir = new Option<string?>("--out") { Description = "directory for best.safetensors, last.safetensors, curves.png, confusion.png and (image sets) mistakes.png" };
         var json = new Option<string?>("--json") { Description = "write a JSON summary to this path" };
         var resume = new Option<string?>("--resume") { Description = "continue from a checkpoint written by --out (last.safetensors)" };
         var onnx = new Option<string?>("--onnx") { Description = "after training, export the model the run ends with (the best weights when early stopping restored them) as ONNX to this path" };
+        var tensorBoard = new Option<string?>("--tensorboard") { Description = "write TensorBoard event files (scalars, weight and gradient histograms, the model summary) into this directory" };
+        var csv = new Option<string?>("--csv") { Description = "write one CSV row per epoch (the columns of --json's history) to this path" };
         var quiet = new Option<bool>("--quiet") { Description = "no progress bar, plain lines only" };
         var math = GemmCommand.MathOption();
         var cmd = new Command("train", "Train a preset network on real data and report accuracy, throughput and MFU.")
         {
-            preset, device, epochs, batch, optimizer, lr, schedule, wd, l1, l2, dropout, patience, seed, outDir, json, resume, onnx, quiet, math,
+            preset, device, epochs, batch, optimizer, lr, schedule, wd, l1, l2, dropout, patience, seed, outDir, json, resume, onnx, quiet, math, tensorBoard, csv,
         };
         cmd.SetAction(p => Cli.Guard(() =>
         {
@@ -65,7 +67,10 @@ internal static class TrainCommand
             };
             if (p.GetValue(onnx) is string onnxPath && !Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(onnxPath))))
                 throw new UsageException($"--onnx: the directory of '{onnxPath}' does not exist");
-            var options = new TrainRunOptions(pr, s, p.GetValue(device), p.GetValue(outDir), p.GetValue(json), p.GetValue(resume), p.GetValue(quiet), p.GetValue(onnx));
+            var options = new TrainRunOptions(pr, s, p.GetValue(device), p.GetValue(outDir), p.GetValue(json), p.GetValue(resume), p.GetValue(quiet), p.GetValue(onnx))
+            {
+                TensorBoardDir = p.GetValue(tensorBoard), CsvPath = p.GetValue(csv),
+            };
             var mathMode = GemmCommand.ParseMath(p.GetValue(math));
             using var dev = Cli.OpenDevice(options.Device);
             if (mathMode is { } mm) dev.MathMode = mm;
@@ -107,4 +112,10 @@ internal static class TrainCommand
 }
 
 /// <summary>Everything <see cref="TrainRun.Run"/> needs from the command line.</summary>
-internal sealed record TrainRunOptions(Preset Preset, TrainSettings Settings, string? Device, string? OutDir, string? JsonPath, string? ResumePath, bool Quiet, string? OnnxPath = null);
+internal sealed record TrainRunOptions(Preset Preset, TrainSettings Settings, string? Device, string? OutDir, string? JsonPath, string? ResumePath, bool Quiet, string? OnnxPath = null)
+{
+    /// <summary><c>--tensorboard</c>: the directory of the event file, or null.</summary>
+    public string? TensorBoardDir { get; init; }
+    /// <summary><c>--csv</c>: the per-epoch CSV file, or null.</summary>
+    public string? CsvPath { get; init; }
+}

@@ -60,6 +60,8 @@ internal static class TrainRun
             best = checkpoints.BestPath;
             callbacks.Add(checkpoints);
         }
+        using var outputs = RunOutputs.Open(o.TensorBoardDir, o.CsvPath, trainer.History, log);
+        callbacks.AddRange(outputs.Callbacks);
         bool bar = !o.Quiet && !Console.IsOutputRedirected;
         var progress = new ProgressBar(log, bar);
         trainer.BatchCompleted += progress.OnBatch;
@@ -93,7 +95,11 @@ internal static class TrainRun
             log.WriteLine($"onnx: {o.OnnxPath} (opset {OnnxExport.Opset}, dynamic batch)");
         }
         var history = fit.History.Select(HistoryRow.From).ToList();
-        if (o.OutDir is not null) Plot.Curves(Path.Combine(o.OutDir, "curves.png"), preset.Name, history);
+        if (o.OutDir is not null)
+        {
+            Plot.Curves(Path.Combine(o.OutDir, "curves.png"), preset.Name, history);
+            if (val is not null && bestVal is not null) RunPictures.Write(o.OutDir, preset.Name, trainer, val, data.Validation!, bestVal);
+        }
         if (o.JsonPath is not null)
         {
             var json = new JsonObject
