@@ -39,10 +39,11 @@ internal static class TrainCommand
         var json = new Option<string?>("--json") { Description = "write a JSON summary to this path" };
         var resume = new Option<string?>("--resume") { Description = "continue from a checkpoint written by --out (last.safetensors)" };
         var quiet = new Option<bool>("--quiet") { Description = "no progress bar, plain lines only" };
+        var initFrom = new Option<string?>("--init-from") { Description = "initialise the weights from a safetensors state_dict of the same network (e.g. saved by PyTorch; F16/BF16/F32/F64), then train (fine-tune)" };
         var math = GemmCommand.MathOption();
         var cmd = new Command("train", "Train a preset network on real data and report accuracy, throughput and MFU.")
         {
-            preset, device, epochs, batch, optimizer, lr, schedule, wd, l1, l2, dropout, patience, seed, outDir, json, resume, quiet, math,
+            preset, device, epochs, batch, optimizer, lr, schedule, wd, l1, l2, dropout, patience, seed, outDir, json, resume, quiet, math, initFrom,
         };
         cmd.SetAction(p => Cli.Guard(() =>
         {
@@ -62,7 +63,12 @@ internal static class TrainCommand
                 Patience = p.GetValue(patience) is int pa ? (pa >= 0 ? pa : throw new UsageException($"--patience: {pa} is not allowed; expected >= 0")) : d.Patience,
                 Seed = p.GetValue(seed) ?? d.Seed,
             };
-            var options = new TrainRunOptions(pr, s, p.GetValue(device), p.GetValue(outDir), p.GetValue(json), p.GetValue(resume), p.GetValue(quiet));
+            var options = new TrainRunOptions(pr, s, p.GetValue(device), p.GetValue(outDir), p.GetValue(json), p.GetValue(resume), p.GetValue(quiet))
+            {
+                InitFrom = p.GetValue(initFrom),
+            };
+            if (options.InitFrom is not null && options.ResumePath is not null)
+                throw new UsageException("--init-from and --resume exclude each other: --resume restores the whole run, --init-from only the weights");
             var mathMode = GemmCommand.ParseMath(p.GetValue(math));
             using var dev = Cli.OpenDevice(options.Device);
             if (mathMode is { } mm) dev.MathMode = mm;
@@ -104,4 +110,8 @@ internal static class TrainCommand
 }
 
 /// <summary>Everything <see cref="TrainRun.Run"/> needs from the command line.</summary>
-internal sealed record TrainRunOptions(Preset Preset, TrainSettings Settings, string? Device, string? OutDir, string? JsonPath, string? ResumePath, bool Quiet);
+internal sealed record TrainRunOptions(Preset Preset, TrainSettings Settings, string? Device, string? OutDir, string? JsonPath, string? ResumePath, bool Quiet)
+{
+    /// <summary>A state_dict to initialise the weights from (strict: same names and shapes), or null.</summary>
+    public string? InitFrom { get; init; }
+}
