@@ -7,7 +7,7 @@ namespace GpuNet.Data;
 /// <summary>How <see cref="ImageFolder"/> turns image files into features.</summary>
 /// <param name="Height">Resize every image to this height (bicubic, aspect ratio not kept); null keeps the files' size, which must then be the same for all.</param>
 /// <param name="Width">Resize width; given together with <paramref name="Height"/> or not at all.</param>
-/// <param name="Channels">1: grayscale, the BT.709 luminance 0.2126 R + 0.7152 G + 0.0722 B; 3: R, G, B planes. Alpha is dropped.</param>
+/// <param name="Channels">1: grayscale, the BT.709 luminance 0.2126 R + 0.7152 G + 0.0722 B (a gray pixel, R = G = B, keeps its value exactly); 3: R, G, B planes. Alpha is dropped.</param>
 /// <param name="Scale">True: values in [0, 1] (byte / 255, as <see cref="Idx"/> does); false: raw 0..255.</param>
 public sealed record ImageFolderOptions(int? Height = null, int? Width = null, int Channels = 1, bool Scale = true)
 {
@@ -164,8 +164,8 @@ public static class ImageFolder
                     {
                         var p = row[x];
                         int at = offset + y * w + x;
-                        if (o.Channels == 1)
-                            f[at] = (0.2126f * p.R + 0.7152f * p.G + 0.0722f * p.B) / div;
+                        if (o.Channels == 1) // a gray pixel keeps its value exactly
+                            f[at] = (p.R == p.G && p.G == p.B ? p.R : 0.2126f * p.R + 0.7152f * p.G + 0.0722f * p.B) / div;
                         else
                         {
                             f[at] = p.R / div;
