@@ -156,6 +156,23 @@ public sealed class PredictTests(TrainedDigits trained) : IClassFixture<TrainedD
     }
 
     [Fact]
+    public void MetadataKeysAreValidatedOnSaveAndRead()
+    {
+        using var t = new TempDir();
+        using var device = Device.Create("cpu");
+        using var model = Model.Build(device, new Linear(2, 2, name: "fc"), [2], 1);
+        var e = Assert.Throws<ArgumentException>(() => Checkpoint.Save(t["a.safetensors"], model, metadata: new Dictionary<string, string> { ["format"] = "x" }));
+        Assert.Contains("metadata key 'format' is written by Save itself", e.Message);
+        Assert.False(File.Exists(t["a.safetensors"]));
+        Checkpoint.Save(t["b.safetensors"], model, metadata: new Dictionary<string, string> { [CheckpointMetadata.Standardization] = """{"mean": [1, 2], "std": [1, 0]}""" });
+        var r = Assert.Throws<CheckpointException>(() => Checkpoint.Read(t["b.safetensors"]));
+        Assert.Contains("finite positive standard deviations", r.Message);
+        Checkpoint.Save(t["c.safetensors"], model, metadata: new Dictionary<string, string> { [CheckpointMetadata.ClassNames] = "[1, 2]" });
+        r = Assert.Throws<CheckpointException>(() => Checkpoint.Read(t["c.safetensors"]));
+        Assert.Contains("gpunet.class_names holds 1, expected strings", r.Message);
+    }
+
+    [Fact]
     public void WithoutPresetMetadataPredictNeedsThePresetOption()
     {
         using var t = new TempDir();
