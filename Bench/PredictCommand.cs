@@ -67,8 +67,9 @@ internal static class PredictCommand
         using var model = Model.Build(device, preset.Network(preset.Defaults), inputShape, batch, new ModelOptions { Seed = file.ModelSeed ?? 1, Training = false });
         Checkpoint.Restore(file, model);
         int outputs = checked((int)ShapeUtil.Count(model.OutputShape));
-        if (x.Labels is not null && outputs > 1 && x.Labels.Max() >= outputs)
-            throw new DataFormatException(labelsPath ?? inputPath, $"label {x.Labels.Max()} is out of range: the model has {outputs} classes (0..{outputs - 1})");
+        int classes = outputs == 1 ? 2 : outputs;
+        if (x.Labels is not null && x.Labels.Max() >= classes)
+            throw new DataFormatException(labelsPath ?? inputPath, $"label {x.Labels.Max()} is out of range: the model has {classes} classes (0..{classes - 1})");
 
         // logits: (Count, outputs)
         var logits = new float[checked((long)x.Count * outputs)];
@@ -80,7 +81,6 @@ internal static class PredictCommand
             model.Forward(t, training: false).ToArray().CopyTo(logits, (long)start * outputs);
         }
 
-        int classes = outputs == 1 ? 2 : outputs;
         var classNames = file.ClassNames is { } cn && cn.Count == classes ? cn : Enumerable.Range(0, classes).Select(c => c.ToString(Inv)).ToArray();
         int k = Math.Min(topK, classes);
         log.WriteLine(string.Create(Inv, $"GpuNet predict | {preset.Name} from {checkpointPath} | {x.Count} samples from {inputPath} | device {device.Name}"));

@@ -142,6 +142,11 @@ public sealed class PredictTests(TrainedDigits trained) : IClassFixture<TrainedD
         Assert.Contains(t["short.csv"], err);
         Assert.Contains("3 columns, expected 64 features for the model input (64) (or 65 with a last label column)", err);
 
+        File.WriteAllText(t["label.csv"], string.Join(',', Enumerable.Repeat("0", 64)) + ",12\n");
+        (code, _, err) = BenchCli.Run("predict", "--checkpoint", trained.Checkpoint, "--input", t["label.csv"], "--device", "cpu");
+        Assert.Equal(1, code);
+        Assert.Contains(t["label.csv"] + ": label 12 is out of range: the model has 10 classes (0..9)", err);
+
         Idx.Write(t["x.idx"], Idx.ImageMagic, [2, 5, 5], new byte[50], false);
         (code, _, err) = BenchCli.Run("predict", "--checkpoint", trained.Checkpoint, "--input", t["x.idx"], "--device", "cpu");
         Assert.Equal(1, code);
