@@ -7,9 +7,10 @@
 # and `gpunet devices` and `gpunet train digits-mlp --epochs 2 --quiet` run. Exit 0 when everything passed.
 # Usage: bash .ci/package-check.sh [--keep]   (--keep leaves the temporary directory for inspection)
 # Measured 2026-12-03 with `time bash .ci/package-check.sh` on the shared 2-core build machine (three other helpers
-# building and testing at the same time): 353 s wall, 55 s user CPU; the pack took 224 s of it, the sample 37 s, the
-# tool install 11 s, `gpunet devices` 1 s, `gpunet train digits-mlp --epochs 2` 80 s (mostly start-up: JIT with tiered
-# compilation off and the host peak probe). GpuNet.Tool is about 90 MB (SkiaSharp's native libraries for every platform, through ScottPlot).
+# building and testing at the same time), two runs: 353 s and 186 s wall, 55-56 s user CPU. Of the 186 s run: pack
+# 154 s, sample restore + build + 5 epochs 19 s, tool install 7 s, `gpunet devices` 2 s, `gpunet train digits-mlp
+# --epochs 2` 4 s (the 353 s run spent 224 s packing and 80 s in that train: the load varies).
+# GpuNet.Tool is about 90 MB (SkiaSharp's native libraries for every platform, through ScottPlot).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
