@@ -16,9 +16,10 @@ internal static class BenchApp
                 return Cli.BadArguments;
             }
         }
-        var root = new RootCommand("GpuNet: train (preset networks on real data), export (a checkpoint as ONNX), data (fetch data sets), devices, peak (FMA, copy bandwidth), gemm, kernels, summary (model summary and launches per training step), optim (fused optimizer step; own --help), conv, sass (per-kernel SASS statistics from ptxas and cuobjdump), gpu-report (one run characterising a GPU), fuzz (mutated files through the loaders), soak (resource use over a long run).")
+        var root = new RootCommand("GpuNet: train (preset networks on real data), predict (classes from a trained checkpoint), export (a checkpoint as ONNX), data (fetch data sets), devices, peak (FMA, copy bandwidth), gemm, kernels, summary (model summary and launches per training step), optim (fused optimizer step; own --help), conv, sass (per-kernel SASS statistics from ptxas and cuobjdump), gpu-report (one run characterising a GPU), fuzz (mutated files through the loaders), soak (resource use over a long run).")
         {
             TrainCommand.Create(),
+            PredictCommand.Create(),
             ExportCommand.Create(),
             DataCommand.Create(),
             DevicesCommand.Create(),

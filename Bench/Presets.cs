@@ -9,6 +9,8 @@ internal sealed record PresetData(Dataset Train, Dataset? Validation, Dataset? T
 {
     /// <summary>Augmentation of the training batches (null: none).</summary>
     public IAugmentation? Augment { get; init; }
+    /// <summary>The standardisation fitted on the training split and applied to every split (null: raw features); saved for predict.</summary>
+    public Standardizer? Standardizer { get; init; }
 }
 
 /// <summary>Hyperparameters a preset sets and the command line may override.</summary>
@@ -52,7 +54,7 @@ internal sealed record Preset(string Name, string Description, string Floor, Tra
             {
                 var (train, val) = DataSplit.Stratified(DataSets.Digits(), 0.2, seed);
                 var std = Standardizer.Fit(train);
-                return new PresetData(std.Apply(train), std.Apply(val), null, BatchTargets.Labels);
+                return new PresetData(std.Apply(train), std.Apply(val), null, BatchTargets.Labels) { Standardizer = std };
             },
             s => new Sequential(new Linear(64, 128, name: "fc1"), new ActivationLayer(Activation.Relu), new Dropout(s.Dropout, name: "drop1"),
                 new Linear(128, 10, name: "out")),

@@ -42,10 +42,11 @@ internal static class TrainCommand
         var tensorBoard = new Option<string?>("--tensorboard") { Description = "write TensorBoard event files (scalars, weight and gradient histograms, the model summary) into this directory" };
         var csv = new Option<string?>("--csv") { Description = "write one CSV row per epoch (the columns of --json's history) to this path" };
         var quiet = new Option<bool>("--quiet") { Description = "no progress bar, plain lines only" };
+        var initFrom = new Option<string?>("--init-from") { Description = "initialise the weights from a safetensors state_dict of the same network (e.g. saved by PyTorch; F16/BF16/F32/F64), then train (fine-tune)" };
         var math = GemmCommand.MathOption();
         var cmd = new Command("train", "Train a preset network on real data and report accuracy, throughput and MFU.")
         {
-            preset, device, epochs, batch, optimizer, lr, schedule, wd, l1, l2, dropout, patience, seed, outDir, json, resume, onnx, quiet, math, tensorBoard, csv,
+            preset, device, epochs, batch, optimizer, lr, schedule, wd, l1, l2, dropout, patience, seed, outDir, json, resume, onnx, quiet, math, tensorBoard, csv, initFrom,
         };
         cmd.SetAction(p => Cli.Guard(() =>
         {
@@ -69,8 +70,10 @@ internal static class TrainCommand
                 throw new UsageException($"--onnx: the directory of '{onnxPath}' does not exist");
             var options = new TrainRunOptions(pr, s, p.GetValue(device), p.GetValue(outDir), p.GetValue(json), p.GetValue(resume), p.GetValue(quiet), p.GetValue(onnx))
             {
-                TensorBoardDir = p.GetValue(tensorBoard), CsvPath = p.GetValue(csv),
+                TensorBoardDir = p.GetValue(tensorBoard), CsvPath = p.GetValue(csv), InitFrom = p.GetValue(initFrom),
             };
+            if (options.InitFrom is not null && options.ResumePath is not null)
+                throw new UsageException("--init-from and --resume exclude each other: --resume restores the whole run, --init-from only the weights");
             var mathMode = GemmCommand.ParseMath(p.GetValue(math));
             using var dev = Cli.OpenDevice(options.Device);
             if (mathMode is { } mm) dev.MathMode = mm;
@@ -118,4 +121,6 @@ internal sealed record TrainRunOptions(Preset Preset, TrainSettings Settings, st
     public string? TensorBoardDir { get; init; }
     /// <summary><c>--csv</c>: the per-epoch CSV file, or null.</summary>
     public string? CsvPath { get; init; }
+    /// <summary>A state_dict to initialise the weights from (strict: same names and shapes), or null.</summary>
+    public string? InitFrom { get; init; }
 }

@@ -40,6 +40,12 @@ internal static class TrainRun
         log.WriteLine(string.Create(Inv, $"data: train {data.Train.Count}, validation {data.Validation?.Count ?? 0}, test {data.Test?.Count ?? 0} | batch {s.BatchSize}, {s.Epochs} epochs, {s.Optimizer} lr {s.LearningRate:G4}, schedule {s.Schedule}, seed {s.Seed}"));
         if (peakRef is not null) log.WriteLine("MFU against: " + peakRef.Describe());
 
+        if (o.InitFrom is not null)
+        {
+            var report = Checkpoint.InitializeFrom(model, o.InitFrom, strict: true);
+            log.WriteLine($"initialised {report.Loaded.Count} tensors from {o.InitFrom}");
+        }
+
         int epochsDone = 0;
         if (o.ResumePath is not null)
         {
@@ -56,7 +62,7 @@ internal static class TrainRun
         string? best = null;
         if (o.OutDir is not null)
         {
-            var checkpoints = new ModelCheckpoint(o.OutDir, s.Seed, $"{preset.Name}: {preset.Description}");
+            var checkpoints = new ModelCheckpoint(o.OutDir, s.Seed, $"{preset.Name}: {preset.Description}") { Metadata = PredictMetadata(preset, data) };
             best = checkpoints.BestPath;
             callbacks.Add(checkpoints);
         }
@@ -134,6 +140,15 @@ internal static class TrainRun
             AtomicFile.WriteAllText(o.JsonPath, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         }
         return Cli.Ok;
+    }
+
+    /// <summary>What <c>predict</c> needs besides the weights: the preset's name, the input standardisation, the class names.</summary>
+    private static Dictionary<string, string> PredictMetadata(Preset preset, PresetData data)
+    {
+        var m = new Dictionary<string, string> { [CheckpointMetadata.Preset] = preset.Name };
+        if (data.Standardizer is { } std) m[CheckpointMetadata.Standardization] = CheckpointMetadata.StandardizationJson(std);
+        if (data.Train.HasLabels) m[CheckpointMetadata.ClassNames] = CheckpointMetadata.ClassNamesJson(data.Train.ClassNames);
+        return m;
     }
 
     internal static Optimizer MakeOptimizer(Model model, TrainSettings s)

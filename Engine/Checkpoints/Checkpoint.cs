@@ -44,12 +44,17 @@ public static class Checkpoint
     /// <param name="optimizer">The optimizer over <paramref name="model"/>'s parameters, or null.</param>
     /// <param name="state">Where training stands, or null.</param>
     /// <param name="description">Free text (layer list, summary), or null.</param>
-    /// <exception cref="ArgumentException">The optimizer covers another number of parameters, or a model tensor's name starts with <see cref="OptimizerPrefix"/>.</exception>
-    public static void Save(string path, Model model, Optimizer? optimizer = null, TrainingState? state = null, string? description = null)
-        => Save(path, model, optimizer, state, description, wrap: null);
+    /// <param name="metadata">Extra metadata strings, e.g. the <see cref="CheckpointMetadata"/> keys that <c>predict</c>
+    /// reads; none may be a key this method writes itself.</param>
+    /// <exception cref="ArgumentException">The optimizer covers another number of parameters, a model tensor's name
+    /// starts with <see cref="OptimizerPrefix"/>, or <paramref name="metadata"/> repeats a key written here.</exception>
+    public static void Save(string path, Model model, Optimizer? optimizer = null, TrainingState? state = null, string? description = null,
+        IReadOnlyDictionary<string, string>? metadata = null)
+        => Save(path, model, optimizer, state, description, wrap: null, metadata);
 
-    /// <summary><see cref="Save(string, Model, Optimizer?, TrainingState?, string?)"/> with the file stream wrapped (tests inject failures).</summary>
-    internal static void Save(string path, Model model, Optimizer? optimizer, TrainingState? state, string? description, Func<Stream, Stream>? wrap)
+    /// <summary><see cref="Save(string, Model, Optimizer?, TrainingState?, string?, IReadOnlyDictionary{string, string}?)"/> with the file stream wrapped (tests inject failures).</summary>
+    internal static void Save(string path, Model model, Optimizer? optimizer, TrainingState? state, string? description, Func<Stream, Stream>? wrap,
+        IReadOnlyDictionary<string, string>? extra = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(model);
@@ -74,6 +79,11 @@ public static class Checkpoint
             metadata[Keys.OptimizerStep] = opt.StepCount.ToString(CultureInfo.InvariantCulture);
             metadata[Keys.OptimizerLr] = opt.LearningRate.ToString("R", CultureInfo.InvariantCulture);
         }
+        foreach (var (key, value) in extra ?? new Dictionary<string, string>())
+        {
+            if (!metadata.TryAdd(key, value))
+                throw new ArgumentException($"Checkpoint.Save: metadata key '{key}' is written by Save itself; expected another key (e.g. a {nameof(CheckpointMetadata)} key)", "metadata");
+        }
         SafeTensorsFormat.WriteAtomic(path, () =>
         {
             var tensors = new List<CheckpointTensor>(model.ParameterTable.Count + 3);
@@ -91,7 +101,7 @@ public static class Checkpoint
 
     /// <summary>
     /// Writes arbitrary named tensors (F32 or I32) and metadata as a safetensors file, atomically as
-    /// <see cref="Save(string, Model, Optimizer?, TrainingState?, string?)"/>; the data is laid out in the given order.
+    /// <see cref="Save(string, Model, Optimizer?, TrainingState?, string?, IReadOnlyDictionary{string, string}?)"/>; the data is laid out in the given order.
     /// </summary>
     /// <exception cref="ArgumentException">Two tensors share a name.</exception>
     public static void Write(string path, IReadOnlyList<CheckpointTensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
@@ -188,10 +198,16 @@ public static class Checkpoint
     /// <param name="path">A safetensors file (GpuNet's or PyTorch's, with matching names).</param>
     /// <param name="freeze">Freeze the loaded parameters in <paramref name="optimizer"/>.</param>
     /// <param name="optimizer">The optimizer over <paramref name="model"/>'s parameters (needed when freezing).</param>
+    /// <param name="strict">Require the file to be a state_dict of the same architecture, as PyTorch's
+    /// <c>load_state_dict(strict=True)</c>: every parameter and buffer present with the same shape and a floating-point
+    /// dtype, and no other tensor except <c>optimizer.*</c> and PyTorch's BatchNorm <c>*.num_batches_tracked</c>
+    /// counters (GpuNet keeps no such counter). On a mismatch nothing is loaded and the error lists every problem.</param>
     /// <returns>What was loaded, missing, skipped (with both shapes), unused, and frozen.</returns>
-    /// <exception cref="CheckpointException">The file cannot be read.</exception>
+    /// <exception cref="CheckpointException">The file cannot be read; with <paramref name="strict"/>, the file does not
+    /// match: the message lists the missing and the unexpected names, the shape mismatches (name, model shape, file
+    /// shape) and the non-float dtypes.</exception>
     /// <exception cref="ArgumentException">Freezing without an optimizer, or with one whose groups are not one per parameter.</exception>
-    public static LoadReport InitializeFrom(Model model, string path, bool freeze = false, Optimizer? optimizer = null)
+    public static LoadReport InitializeFrom(Model model, string path, bool freeze = false, Optimizer? optimizer = null, bool strict = false)
     {
         ArgumentNullException.ThrowIfNull(model);
         var trainable = CheckpointGroups.Trainable(model);
@@ -205,6 +221,7 @@ public static class Checkpoint
                     $"{optimizer.Groups.Count}; build it with CheckpointGroups.PerParameter(model) options", nameof(optimizer));
         }
         var file = Read(path);
+        if (strict) CheckStrict(file, model);
         var loaded = new List<string>();
         var missing = new List<string>();
         var skipped = new List<SkippedTensor>();
@@ -237,6 +254,31 @@ public static class Checkpoint
                     frozen.Add(trainable[i].Name);
                 }
         return new LoadReport(path, loaded, missing, skipped, unused, frozen);
+    }
+
+    private static void CheckStrict(CheckpointFile file, Model model)
+    {
+        var missing = new List<string>();
+        var shapes = new List<string>();
+        var dtypes = new List<string>();
+        foreach (var e in model.ParameterTable)
+        {
+            if (!file.Contains(e.Name)) { missing.Add(e.Name); continue; }
+            var t = file[e.Name];
+            if (!t.Shape.SequenceEqual(e.Shape)) shapes.Add($"{e.Name}: model {ShapeUtil.Format(e.Shape)}, file {ShapeUtil.Format(t.Shape)}");
+            else if (!t.IsFloat) dtypes.Add($"{e.Name}: expected F16, BF16, F32 or F64, file has {t.DType}");
+        }
+        var names = model.ParameterTable.Select(e => e.Name).ToHashSet();
+        var unexpected = file.Tensors.Select(t => t.Name)
+            .Where(n => !names.Contains(n) && !n.StartsWith(OptimizerPrefix, StringComparison.Ordinal) && !n.EndsWith(".num_batches_tracked", StringComparison.Ordinal))
+            .ToList();
+        var problems = new List<string>();
+        if (missing.Count > 0) problems.Add($"missing tensors [{string.Join(", ", missing)}]");
+        if (unexpected.Count > 0) problems.Add($"unexpected tensors [{string.Join(", ", unexpected)}]");
+        if (shapes.Count > 0) problems.Add($"shape mismatches [{string.Join("; ", shapes)}]");
+        if (dtypes.Count > 0) problems.Add($"dtype mismatches [{string.Join("; ", dtypes)}]");
+        if (problems.Count > 0)
+            throw new CheckpointException(file.Path, $"is not a state_dict of this model (strict): {string.Join("; ", problems)}; nothing was loaded");
     }
 
     private static bool HasDropout(Model model) => model.Layers.Any(l => l.IsStochastic);

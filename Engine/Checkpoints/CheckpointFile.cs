@@ -34,6 +34,9 @@ public sealed class CheckpointFile
             if (metadata.TryGetValue(Checkpoint.Keys.Model, out var model)) ParseModel(model);
             if (metadata.TryGetValue(Checkpoint.Keys.TrainingState, out var ts)) TrainingState = TrainingState.FromJson(ts);
             Optimizer = ParseOptimizer();
+            Preset = metadata.GetValueOrDefault(CheckpointMetadata.Preset);
+            if (metadata.TryGetValue(CheckpointMetadata.Standardization, out var std)) Standardization = SavedStandardization.Parse(std);
+            if (metadata.TryGetValue(CheckpointMetadata.ClassNames, out var names)) ClassNames = SavedStandardization.ParseNames(names);
         }
         catch (FormatException e)
         {
@@ -67,6 +70,13 @@ public sealed class CheckpointFile
     public OptimizerState? Optimizer { get; }
     /// <summary>The training state, if saved.</summary>
     public TrainingState? TrainingState { get; }
+
+    /// <summary>The preset the model was trained with (<see cref="CheckpointMetadata.Preset"/>), if saved.</summary>
+    public string? Preset { get; }
+    /// <summary>The input standardisation of the training data (<see cref="CheckpointMetadata.Standardization"/>), if saved.</summary>
+    public SavedStandardization? Standardization { get; }
+    /// <summary>The class names by label (<see cref="CheckpointMetadata.ClassNames"/>), if saved.</summary>
+    public IReadOnlyList<string>? ClassNames { get; }
 
     /// <summary>Whether the file holds a tensor named <paramref name="name"/>.</summary>
     public bool Contains(string name) => _byName.ContainsKey(name);

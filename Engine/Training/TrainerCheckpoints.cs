@@ -11,8 +11,8 @@ namespace GpuNet.Training;
 /// </summary>
 public static class TrainerCheckpoints
 {
-    /// <summary>Writes the checkpoint atomically.</summary>
-    public static void Save(string path, Trainer trainer, ulong seed, string? description = null)
+    /// <summary>Writes the checkpoint atomically; <paramref name="metadata"/> adds strings (see <see cref="CheckpointMetadata"/>).</summary>
+    public static void Save(string path, Trainer trainer, ulong seed, string? description = null, IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentNullException.ThrowIfNull(trainer);
         var st = trainer.State;
@@ -22,7 +22,7 @@ public static class TrainerCheckpoints
             BestMetric = double.IsNaN(st.BestMetric) ? null : st.BestMetric, BestEpoch = st.BestEpoch,
             History = st.History.Select(ToMetrics).ToArray(),
         };
-        Checkpoint.Save(path, trainer.Model, trainer.Optimizer, state, description);
+        Checkpoint.Save(path, trainer.Model, trainer.Optimizer, state, description, metadata);
     }
 
     /// <summary>Restores weights, buffers, optimizer state and progress; returns the restored training state.</summary>
@@ -100,6 +100,8 @@ public sealed class ModelCheckpoint : ICallback
     public ulong Seed { get; }
     /// <summary>Metadata text.</summary>
     public string? Description { get; }
+    /// <summary>Extra metadata strings written into both files (e.g. <see cref="CheckpointMetadata"/> keys).</summary>
+    public IReadOnlyDictionary<string, string>? Metadata { get; init; }
     /// <summary>Path of the checkpoint written after every epoch.</summary>
     public string LastPath => Path.Combine(Directory, "last.safetensors");
     /// <summary>Path of the best epoch's checkpoint.</summary>
@@ -109,7 +111,7 @@ public sealed class ModelCheckpoint : ICallback
     public void OnEpochEnd(TrainingContext context)
     {
         var trainer = context.Trainer;
-        if (trainer.State.BestEpoch == trainer.State.Epoch) TrainerCheckpoints.Save(BestPath, trainer, Seed, Description);
-        TrainerCheckpoints.Save(LastPath, trainer, Seed, Description);
+        if (trainer.State.BestEpoch == trainer.State.Epoch) TrainerCheckpoints.Save(BestPath, trainer, Seed, Description, Metadata);
+        TrainerCheckpoints.Save(LastPath, trainer, Seed, Description, Metadata);
     }
 }
