@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using GpuNet.Checkpoints;
 using GpuNet.Data;
+using GpuNet.Experiments;
 using GpuNet.Nn;
 using GpuNet.Optim;
 using GpuNet.Training;
@@ -17,26 +18,27 @@ internal static class TrainRun
 
     public static int Run(Device device, TrainRunOptions o, TextWriter log)
     {
-        var s = o.Settings;
-        var preset = o.Preset;
+        var x = o.Experiment;
+        var c = x.Config;
         // MFU is reported against a stable peak (the nominal one, or the best probe cached for this machine), not this run's probe.
         var peakRef = device.IsHost ? PeakReference.ForThisHost(DataSets.CacheDirectory) : null;
         double? peak = peakRef?.Gflops * 1e9;
-        var data = preset.Data(s.Seed, log);
-        var sampleShape = data.Train.SampleShape.ToArray();
-        using var model = Model.Build(device, preset.Network(s), sampleShape, s.BatchSize, new ModelOptions { Seed = s.Seed });
-        var loss = preset.Loss();
-        using var optimizer = MakeOptimizer(model, s);
-        using var train = new DataLoader(device, data.Train, s.BatchSize, shuffle: true, dropLast: false, s.Seed, prefetch: true, data.Targets, data.Augment);
-        using var val = data.Validation is null ? null : new DataLoader(device, data.Validation, s.BatchSize, false, false, s.Seed, prefetch: false, data.Targets);
-        using var test = data.Test is null ? null : new DataLoader(device, data.Test, s.BatchSize, false, false, s.Seed, prefetch: false, data.Targets);
-        var schedule = TrainCommand.MakeSchedule(s.Schedule, s.LearningRate, s.Epochs, train.BatchCount);
-        var trainer = new Trainer(model, loss, optimizer, schedule, new TrainerOptions { Monitor = val is null ? MetricNames.TrainLoss : MetricNames.ValLoss });
+        var data = x.LoadData(log);
+        int batch = c.Training.BatchSize, epochs = c.Training.Epochs;
+        ulong seed = c.Training.Seed;
+        using var model = Model.Build(device, x.CreateNetwork(), x.SampleShape, batch, new ModelOptions { Seed = seed });
+        var loss = x.CreateLoss();
+        using var optimizer = x.CreateOptimizer(model);
+        using var train = new DataLoader(device, data.Train, batch, shuffle: true, dropLast: false, seed, prefetch: true, data.Targets, data.Augment);
+        using var val = data.Validation is null ? null : new DataLoader(device, data.Validation, batch, false, false, seed, prefetch: false, data.Targets);
+        using var test = data.Test is null ? null : new DataLoader(device, data.Test, batch, false, false, seed, prefetch: false, data.Targets);
+        var schedule = x.CreateSchedule(train.BatchCount);
+        var trainer = new Trainer(model, loss, optimizer, schedule, new TrainerOptions { Monitor = x.Monitor(val is not null) });
         var summary = model.Summary();
         double flopsPerSample = summary.TrainingFlopsPerSample;
 
-        log.WriteLine(string.Create(Inv, $"GpuNet train {preset.Name} | device {device.Name} ({device.Info.Description}) | math {MathName(device)} | {model.ParameterCount:N0} parameters, {flopsPerSample / 1e6:F2} MFLOP/sample (train) | {summary.LaunchesPerTrainingStep} launches/step"));
-        log.WriteLine(string.Create(Inv, $"data: train {data.Train.Count}, validation {data.Validation?.Count ?? 0}, test {data.Test?.Count ?? 0} | batch {s.BatchSize}, {s.Epochs} epochs, {s.Optimizer} lr {s.LearningRate:G4}, schedule {s.Schedule}, seed {s.Seed}"));
+        log.WriteLine(string.Create(Inv, $"GpuNet train {c.Name} | device {device.Name} ({device.Info.Description}) | math {MathName(device)} | {model.ParameterCount:N0} parameters, {flopsPerSample / 1e6:F2} MFLOP/sample (train) | {summary.LaunchesPerTrainingStep} launches/step"));
+        log.WriteLine(string.Create(Inv, $"data: train {data.Train.Count}, validation {data.Validation?.Count ?? 0}, test {data.Test?.Count ?? 0} | batch {batch}, {epochs} epochs, {Describe(c.Optimizer)}, schedule {Describe(c.Schedule)}, seed {seed}"));
         if (peakRef is not null) log.WriteLine("MFU against: " + peakRef.Describe());
 
         int epochsDone = 0;
@@ -45,17 +47,18 @@ internal static class TrainRun
             var state = TrainerCheckpoints.Resume(o.ResumePath, trainer);
             epochsDone = state.Epoch;
             log.WriteLine($"resumed from {o.ResumePath} at epoch {epochsDone}, step {state.Step}");
-            if (epochsDone >= s.Epochs) throw new UsageException($"--resume: the checkpoint is at epoch {epochsDone}; --epochs {s.Epochs} leaves nothing to train");
+            if (epochsDone >= epochs) throw new UsageException($"--resume: the checkpoint is at epoch {epochsDone}; --epochs {epochs} leaves nothing to train");
         }
 
         var callbacks = new List<ICallback>();
         var finalEval = new FinalEvaluation(trainer, val, test);
         callbacks.Add(finalEval);
-        if (s.Patience is int patience) callbacks.Add(new EarlyStopping(val is null ? MetricNames.TrainLoss : MetricNames.ValLoss, patience));
+        if (x.CreateEarlyStopping(val is not null) is { } early) callbacks.Add(early);
         string? best = null;
         if (o.OutDir is not null)
         {
-            var checkpoints = new ModelCheckpoint(o.OutDir, s.Seed, $"{preset.Name}: {preset.Description}");
+            // The config as JSON in the checkpoint's description (Experiment.CheckpointKey), so the run can be rebuilt from it.
+            var checkpoints = new ModelCheckpoint(o.OutDir, seed, c.ToText(ConfigFormat.Json));
             best = checkpoints.BestPath;
             callbacks.Add(checkpoints);
         }
@@ -67,10 +70,10 @@ internal static class TrainRun
             progress.Clear();
             double? mfu = peak is double p ? r.TrainingFlops / r.Seconds / p : null;
             log.WriteLine(string.Create(Inv,
-                $"epoch {r.Epoch,3}/{s.Epochs} | lr {r.LearningRate:E2} | train loss {r.TrainLoss:F4} acc {Pct(r.TrainAccuracy)} | val loss {Num(r.ValLoss)} acc {Pct(r.ValAccuracy)} | {r.Seconds:F2}s {r.SamplesPerSecond:N0}/s{(mfu is double m ? $" | MFU {m:P1}" : "")}"));
+                $"epoch {r.Epoch,3}/{epochs} | lr {r.LearningRate:E2} | train loss {r.TrainLoss:F4} acc {Pct(r.TrainAccuracy)} | val loss {Num(r.ValLoss)} acc {Pct(r.ValAccuracy)} | {r.Seconds:F2}s {r.SamplesPerSecond:N0}/s{(mfu is double m ? $" | MFU {m:P1}" : "")}"));
         };
 
-        var fit = trainer.Fit(train, val, s.Epochs - epochsDone, callbacks.ToArray());
+        var fit = trainer.Fit(train, val, epochs - epochsDone, callbacks.ToArray());
         var bestTest = test is null ? null : trainer.Evaluate(test);
         var bestVal = val is null ? null : trainer.Evaluate(val);
 
@@ -87,15 +90,15 @@ internal static class TrainRun
             log.WriteLine(string.Create(Inv, $"{(bestTest is null ? "validation" : "test")} metrics: macro precision {metrics.MacroPrecision:F4}, recall {metrics.MacroRecall:F4}, F1 {metrics.MacroF1:F4}{(metrics.RocAuc is double auc ? $", ROC AUC {auc:F4}" : "")}"));
 
         var history = fit.History.Select(HistoryRow.From).ToList();
-        if (o.OutDir is not null) Plot.Curves(Path.Combine(o.OutDir, "curves.png"), preset.Name, history);
+        if (o.OutDir is not null) Plot.Curves(Path.Combine(o.OutDir, "curves.png"), c.Name, history);
         if (o.JsonPath is not null)
         {
             var json = new JsonObject
             {
-                ["preset"] = preset.Name,
+                ["preset"] = c.Name,
                 ["device"] = device.Name,
                 ["math"] = MathName(device),
-                ["seed"] = s.Seed,
+                ["seed"] = seed,
                 ["epochs_run"] = fit.History.Count,
                 ["best_epoch"] = fit.BestEpoch,
                 ["stopped_early"] = fit.StoppedEarly,
@@ -108,7 +111,7 @@ internal static class TrainRun
                 ["probe_gflops"] = peakRef?.ProbeGflops,
                 ["history"] = new JsonArray(history.Select(h => (JsonNode)h.ToJson()).ToArray()),
                 ["final"] = Split(finalEval.Validation ?? fit.Last?.Validation, finalEval.Test),
-                ["best"] = Best(fit, s.Patience is not null, bestVal, bestTest),
+                ["best"] = Best(fit, c.Training.EarlyStopping is not null, bestVal, bestTest),
                 ["test_metrics"] = metrics is null ? null : new JsonObject
                 {
                     ["accuracy"] = metrics.Accuracy,
@@ -126,21 +129,13 @@ internal static class TrainRun
 
     internal static Optimizer MakeOptimizer(Model model, TrainSettings s)
     {
-        bool adamw = s.Optimizer == "adamw";
-        var reg = new Regularization { WeightDecay = s.L2 + (adamw ? 0 : s.WeightDecay), L1 = s.L1, DecoupledWeightDecay = adamw ? s.WeightDecay : 0 };
-        var options = new OptimizerOptions { Regularization = reg }.ForModel(model);
-        var (d, p, g) = (model.Device, model.Parameters, model.Gradients!);
-        return s.Optimizer switch
-        {
-            "sgd" => new Sgd(d, p, g, s.LearningRate, options: options),
-            "momentum" => new Sgd(d, p, g, s.LearningRate, momentum: 0.9, options: options),
-            "nesterov" => new Sgd(d, p, g, s.LearningRate, momentum: 0.9, nesterov: true, options: options),
-            "adagrad" => new Adagrad(d, p, g, s.LearningRate, options: options),
-            "rmsprop" => new RmsProp(d, p, g, s.LearningRate, options: options),
-            "adam" or "adamw" => new Adam(d, p, g, s.LearningRate, options: options),
-            _ => throw new UsageException($"--optimizer: '{s.Optimizer}' is not one of {string.Join(", ", TrainCommand.Optimizers)}"),
-        };
+        if (!TrainCommand.Optimizers.Contains(s.Optimizer)) throw new UsageException($"--optimizer: '{s.Optimizer}' is not one of {string.Join(", ", TrainCommand.Optimizers)}");
+        return Experiment.CreateOptimizer(Preset.OptimizerConfig(s.Optimizer, s.LearningRate), new RegularizationConfig(s.L1, s.L2, s.WeightDecay), model);
     }
+
+    // "adam lr 0.003" or "sgd lr 0.1 momentum 0.9 nesterov true": the kind, then the arguments the config gave.
+    private static string Describe(Component c)
+        => string.Join(" ", new[] { c.Type }.Concat(c.Args.Select(a => $"{a.Key} {(a.Value is double d ? d.ToString("G4", Inv) : a.Value.ToString()?.ToLowerInvariant())}")));
 
     /// <summary>
     /// The best epoch's figures: with early stopping the model now holds the best weights, so both splits are evaluated

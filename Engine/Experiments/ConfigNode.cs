@@ -231,7 +231,7 @@ public static class ConfigWriter
                 sb.Append("{\n");
                 for (int i = 0; i < m.Entries.Count; i++)
                 {
-                    sb.Append(pad).Append(JsonSerializer.Serialize(m.Entries[i].Key)).Append(": ");
+                    sb.Append(pad).Append(Quote(m.Entries[i].Key)).Append(": ");
                     Json(sb, m.Entries[i].Value, indent + 2);
                     sb.Append(i + 1 < m.Entries.Count ? ",\n" : "\n");
                 }
@@ -255,7 +255,11 @@ public static class ConfigWriter
         }
     }
 
-    private static string JsonScalar(ConfigScalar s) => s.Kind == ScalarKind.String ? JsonSerializer.Serialize(s.Text) : s.Text;
+    private static readonly JsonSerializerOptions Relaxed = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    private static string Quote(string s) => JsonSerializer.Serialize(s, Relaxed);
+
+    private static string JsonScalar(ConfigScalar s) => s.Kind == ScalarKind.String ? Quote(s.Text) : s.Text;
 
     private static void Yaml(StringBuilder sb, ConfigNode node, int indent)
     {
@@ -309,10 +313,10 @@ public static class ConfigWriter
     {
         var s = (ConfigScalar)n;
         if (s.Kind != ScalarKind.String) return s.Text;
-        return NeedsQuotes(s.Text) ? JsonSerializer.Serialize(s.Text) : s.Text;
+        return NeedsQuotes(s.Text) ? Quote(s.Text) : s.Text;
     }
 
-    private static string YamlKey(string k) => NeedsQuotes(k) ? JsonSerializer.Serialize(k) : k;
+    private static string YamlKey(string k) => NeedsQuotes(k) ? Quote(k) : k;
 
     // A plain scalar that would resolve to something other than this string, or that YAML would read differently.
     private static bool NeedsQuotes(string t)

@@ -105,9 +105,12 @@ public sealed class Experiment
     public Layer CreateNetwork() => NetworkConfig.Build(Config.Layers, SampleShape).Network;
 
     /// <summary>The loss.</summary>
-    public Loss CreateLoss() => Config.Loss.Type switch
+    public Loss CreateLoss() => CreateLoss(Config.Loss);
+
+    /// <summary>The loss a <see cref="ConfigKinds.Losses"/> component describes.</summary>
+    public static Loss CreateLoss(Component loss) => loss.Type switch
     {
-        "cross_entropy" => new CrossEntropyLoss(labelSmoothing: (float)Config.Loss.Double("label_smoothing")!.Value),
+        "cross_entropy" => new CrossEntropyLoss(labelSmoothing: (float)loss.Double("label_smoothing")!.Value),
         "bce_with_logits" => new BceWithLogitsLoss(),
         "mse" => new MseLoss(),
         "hinge" => new HingeLoss(),
@@ -158,11 +161,14 @@ public sealed class Experiment
     };
 
     /// <summary>The optimizer over <paramref name="model"/>'s parameters with the config's regularisation (weights only).</summary>
-    public Optimizer CreateOptimizer(Model model)
+    public Optimizer CreateOptimizer(Model model) => CreateOptimizer(Config.Optimizer, Config.Regularization, model);
+
+    /// <summary>The optimizer an <see cref="ConfigKinds.Optimizers"/> component describes, with <paramref name="r"/> on the weights.</summary>
+    public static Optimizer CreateOptimizer(Component o, RegularizationConfig r, Model model)
     {
+        ArgumentNullException.ThrowIfNull(o);
+        ArgumentNullException.ThrowIfNull(r);
         ArgumentNullException.ThrowIfNull(model);
-        var o = Config.Optimizer;
-        var r = Config.Regularization;
         bool adamw = o.Type == "adamw";
         var reg = new Regularization { WeightDecay = r.L2 + (adamw ? 0 : r.WeightDecay), L1 = r.L1, DecoupledWeightDecay = adamw ? r.WeightDecay : 0 };
         var options = new OptimizerOptions { Regularization = reg, MaxGradNorm = o.Double("max_grad_norm")!.Value, ClipValue = o.Double("clip_value")!.Value }.ForModel(model);
@@ -180,10 +186,15 @@ public sealed class Experiment
 
     /// <summary>The learning-rate schedule for <paramref name="stepsPerEpoch"/> steps per epoch, or null for a constant rate.</summary>
     public LearningRateSchedule? CreateSchedule(int stepsPerEpoch)
+        => CreateSchedule(Config.Schedule, Config.Optimizer.Double("lr")!.Value, Config.Training.Epochs, stepsPerEpoch);
+
+    /// <summary>
+    /// The schedule a <see cref="ConfigKinds.Schedules"/> component describes, from base rate <paramref name="lr"/> over
+    /// <paramref name="epochs"/> x <paramref name="stepsPerEpoch"/> steps; null for <c>none</c>.
+    /// </summary>
+    public static LearningRateSchedule? CreateSchedule(Component s, double lr, int epochs, int stepsPerEpoch)
     {
-        var s = Config.Schedule;
-        double lr = Config.Optimizer.Double("lr")!.Value;
-        int epochs = Config.Training.Epochs;
+        ArgumentNullException.ThrowIfNull(s);
         long total = Math.Max(1L, (long)epochs * stepsPerEpoch);
         return s.Type switch
         {
