@@ -171,8 +171,12 @@ public abstract record ConfigNode(int Line)
 
     private static string FirstSentence(string m)
     {
-        int i = m.IndexOf(" Path:", StringComparison.Ordinal);
-        return (i > 0 ? m[..i] : m).Trim();
+        foreach (var cut in new[] { " Path:", " LineNumber:" })
+        {
+            int i = m.IndexOf(cut, StringComparison.Ordinal);
+            if (i > 0) m = m[..i];
+        }
+        return m.Trim();
     }
 
     private static string StripMark(string m)

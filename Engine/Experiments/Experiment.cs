@@ -63,8 +63,14 @@ public sealed class Experiment
     public static Experiment Parse(string text, ConfigFormat format, string source = "config", string? baseDirectory = null)
     {
         var errors = new List<ConfigError>();
-        var config = ExperimentConfig.Read(ConfigNode.Parse(text, format, source), errors);
-        if (config is null) throw new ConfigException(source, errors);
+        var config = ExperimentConfig.Read(ConfigNode.Parse(text, format, source), errors, out var part);
+        if (config is null)
+        {
+            // Report the shape errors of the parts that did parse along with the schema errors.
+            if (part.Source is not null && part.Layers is not null)
+                Check(part.Source, part.Layers, part.Loss?.Type, part.Augments, part.Seed, baseDirectory ?? Directory.GetCurrentDirectory(), errors);
+            throw new ConfigException(source, errors);
+        }
         return FromConfig(config, baseDirectory, source);
     }
 
@@ -75,18 +81,23 @@ public sealed class Experiment
         ArgumentNullException.ThrowIfNull(config);
         string dir = baseDirectory ?? Directory.GetCurrentDirectory();
         var errors = new List<ConfigError>();
-        var (shape, classes) = DataSources.Describe(config.Data.Source, config.Training.Seed, dir, errors);
-        if (shape is not null && config.Data.Augment.Count > 0 && shape.Length != 3)
-            errors.Add(new ConfigError("data.augment", $"augmentation needs (C, H, W) images, got samples of {ShapeUtil.Format(shape)}"));
+        var (shape, classes) = Check(config.Data.Source, config.Layers, config.Loss.Type, config.Data.Augment.Count, config.Training.Seed, dir, errors);
         if (config.Training.EarlyStopping is { } es && es.Monitor.StartsWith("val_", StringComparison.Ordinal) && config.Data.ValidationFraction == 0)
             errors.Add(new ConfigError("training.early_stopping.monitor", $"{es.Monitor} needs a validation split: expected data.validation_fraction > 0, got 0"));
-        if (shape is not null)
-        {
-            var (_, output) = NetworkConfig.Build(config.Layers, shape, "layers", errors);
-            if (output is not null) CheckOutput(config.Loss.Type, output, classes, errors);
-        }
         if (errors.Count > 0) throw new ConfigException(source, errors);
         return new Experiment(config, dir, shape!, classes);
+    }
+
+    // The data's sample shape and class count (from descriptions and headers), then every layer against the shape that reaches it.
+    private static (int[]? Shape, int? Classes) Check(Component source, IReadOnlyList<Component> layers, string? loss, int augments, ulong seed, string dir, List<ConfigError> errors)
+    {
+        var (shape, classes) = DataSources.Describe(source, seed, dir, errors);
+        if (shape is null) return (null, classes);
+        if (augments > 0 && shape.Length != 3)
+            errors.Add(new ConfigError("data.augment", $"augmentation needs (C, H, W) images, got samples of {ShapeUtil.Format(shape)}"));
+        var (_, output) = NetworkConfig.Build(layers, shape, "layers", errors);
+        if (output is not null && loss is not null) CheckOutput(loss, output, classes, errors);
+        return (shape, classes);
     }
 
     private static void CheckOutput(string loss, int[] output, int? classes, List<ConfigError> errors)

@@ -87,8 +87,12 @@ public sealed record ExperimentConfig(string Name, string Description, DataConfi
     /// Reads the schema from a parsed tree; <paramref name="errors"/> receives every unknown key, wrong type and
     /// out-of-range value (with its key path). Returns null when an error leaves no usable config.
     /// </summary>
-    internal static ExperimentConfig? Read(ConfigNode root, List<ConfigError> errors)
+    internal static ExperimentConfig? Read(ConfigNode root, List<ConfigError> errors) => Read(root, errors, out _);
+
+    /// <summary>As <see cref="Read(ConfigNode, List{ConfigError})"/>; <paramref name="partial"/> holds the parts that did parse, so their shapes can be checked too.</summary>
+    internal static ExperimentConfig? Read(ConfigNode root, List<ConfigError> errors, out (Component? Source, IReadOnlyList<Component>? Layers, Component? Loss, int Augments, ulong Seed) partial)
     {
+        partial = default;
         var r = new ConfigReader();
         var top = r.Map(root, "$", Sections);
         if (top is null) { errors.AddRange(r.Errors); return null; }
@@ -119,7 +123,9 @@ public sealed record ExperimentConfig(string Name, string Description, DataConfi
         Component? InitOf(ConfigNode node, string path) => r.Component(node, path, ConfigKinds.Inits, "initialiser");
 
         var data = r.Map(top["data"], "data", ["source", "augment", .. DataSettings.Select(s => s.Key)]);
+        int before = r.Errors.Count;
         var source = data is null ? null : r.Component(data["source"], "data.source", ConfigKinds.Sources, "data source");
+        bool sourceOk = r.Errors.Count == before;
         if (data is not null && data["source"] is null) r.Error("data.source", $"missing; expected one of {string.Join(", ", ConfigKinds.Sources.Select(k => k.Name))}", data);
         var augment = new List<Component>();
         if (data?["augment"] is { } aug)
@@ -131,7 +137,9 @@ public sealed record ExperimentConfig(string Name, string Description, DataConfi
         }
         var dataValues = DataSettings.Select(s => r.Setting(data, "data", s)).ToArray();
 
+        before = r.Errors.Count;
         var layers = top["layers"] is { } ln ? LayerList(ln, "layers") : null;
+        bool layersOk = r.Errors.Count == before;
         var loss = r.Component(top["loss"], "loss", ConfigKinds.Losses, "loss");
         var optimizer = r.Component(top["optimizer"], "optimizer", ConfigKinds.Optimizers, "optimizer");
         var schedule = top["schedule"] is null ? Component.Of(ConfigKinds.Find(ConfigKinds.Schedules, "none"))
@@ -154,6 +162,7 @@ public sealed record ExperimentConfig(string Name, string Description, DataConfi
         }
 
         errors.AddRange(r.Errors);
+        partial = (sourceOk ? source : null, layersOk ? layers : null, loss, augment.Count, trainValues[2] is long seed ? (ulong)seed : 1);
         if (r.Errors.Count > 0 || source is null || layers is null || loss is null || optimizer is null || schedule is null
             || trainValues[0] is null || trainValues[1] is null)
             return null;
