@@ -37,7 +37,7 @@ public sealed record ArgSpec(string Key, ArgType Type, object? Default, string D
             ArgType.Int => "an integer",
             ArgType.Double => "a number",
             ArgType.Bool => "true or false",
-            ArgType.String => Choices is null ? "a string" : "one of " + string.Join(", ", Choices),
+            ArgType.String => Choices is null ? "a string" : "one of " + string.Join(", ", Choices.Select(c => c.Length == 0 ? "\"\"" : c)),
             ArgType.Init => "an initialiser (a name or a mapping with 'type')",
             _ => "a list of layers",
         };
