@@ -176,7 +176,7 @@ public sealed class ConfigTests(BackendFixture f) : DeviceTestBase(f), IClassFix
 
     [Theory]
     [InlineData("yaml", "data:\n  source: digits\n layers: [\n", 3, "YAML syntax error")]
-    [InlineData("yaml", "data: {source: digits}\nlayers: [relu\nloss: mse\n", 4, "YAML syntax error")]
+    [InlineData("yaml", "data: {source: digits}\nlayers: [relu\nloss: mse\n", 3, "YAML syntax error")]
     [InlineData("json", "{\"data\": {\"source\": \"digits\"},\n \"layers\": [\n  \"relu\"\n,],,\n}", 4, "JSON syntax error")]
     [InlineData("json", "{\"data\": 1,\n \"data\": 2}", 0, "data: duplicate key")]
     [InlineData("yaml", "data: 1\ndata: 2\n", 2, "Duplicate key")]
@@ -198,7 +198,7 @@ public sealed class ConfigTests(BackendFixture f) : DeviceTestBase(f), IClassFix
         var (code, _, err) = BenchCli.Run("train", "--config", dir.File("bad.yaml"), "--device", "cpu");
         Assert.Equal(2, code);
         Assert.Contains("bad.yaml", err);
-        Assert.Contains("line 6: optimizer.lr: expected a number > 0, got -0.5", err);
+        Assert.Contains("line 7: optimizer.lr: expected a number > 0, got -0.5", err);
         Assert.Equal(2, BenchCli.Run("train", "--config", dir.File("run.txt")).Code);
         Assert.Equal(2, BenchCli.Run("train", "--config", dir.File("missing.yaml")).Code);
         Assert.Contains("expected a preset name or --config PATH", BenchCli.Run("train").Err);
@@ -262,7 +262,8 @@ public sealed class ConfigTests(BackendFixture f) : DeviceTestBase(f), IClassFix
         Assert.Equal((30, 10), (data.Train.Count, data.Validation!.Count));
         Assert.Equal(["setosa", "virginica"], data.Train.ClassNames);
         Assert.Equal([15, 15], data.Train.ClassCounts());
-        Assert.Equal([0.5f, 0f], data.Train.Sample(0).ToArray());   // row 0 stays first: the split keeps the order
+        Assert.Equal([0.5f, 0f], data.Validation.Sample(0).ToArray());   // row 0 (width, length), drawn into validation by seed 1
+        Assert.Equal([1.5f, 0.25f], data.Train.Sample(0).ToArray());  // row 1
 
         var missing = Bad(cfg.Replace("label_column: species", "label_column: kind"), dir.Path);
         Assert.Contains("data.source.label_column: \"kind\" is not a column of", missing.Message);
@@ -274,13 +275,34 @@ public sealed class ConfigTests(BackendFixture f) : DeviceTestBase(f), IClassFix
         Assert.Contains("line 3, column 'length': 'x' is not a finite number", bad.Message);
     }
 
+    /// <summary>The example of docs/config.md and the README's config section parse and validate (no data is read).</summary>
+    [Fact]
+    public void TheDocumentedExamplesAreValidConfigs()
+    {
+        foreach (var file in new[] { "docs/config.md", "README.md" })
+        {
+            string text = File.ReadAllText(Path.Combine(RepoRoot(), file)).ReplaceLineEndings("\n");
+            int start = text.IndexOf("```yaml\n", StringComparison.Ordinal);
+            Assert.True(start >= 0, $"{file} has no yaml example");
+            start += "```yaml\n".Length;
+            string yaml = text[start..text.IndexOf("```", start, StringComparison.Ordinal)];
+            var x = Experiment.Parse(yaml, ConfigFormat.Yaml, file);
+            Assert.Equal([1, 28, 28], x.SampleShape);
+        }
+    }
+
+    private static string RepoRoot()
+    {
+        string root = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(root, "GpuNet.sln"))) root = Path.GetDirectoryName(root) ?? throw new DirectoryNotFoundException("GpuNet.sln not found above the test binaries");
+        return root;
+    }
+
     /// <summary>docs/config.md holds the reference generated from the schema tables, so a new key cannot go undocumented.</summary>
     [Fact]
     public void TheDocsHoldTheSchemaReference()
     {
-        string root = AppContext.BaseDirectory;
-        while (!File.Exists(Path.Combine(root, "GpuNet.sln"))) root = Path.GetDirectoryName(root) ?? throw new DirectoryNotFoundException("GpuNet.sln not found above the test binaries");
-        string docs = File.ReadAllText(Path.Combine(root, "docs", "config.md")).ReplaceLineEndings("\n");
+        string docs = File.ReadAllText(Path.Combine(RepoRoot(), "docs", "config.md")).ReplaceLineEndings("\n");
         Assert.Contains(ConfigDocs.Reference(), docs);
     }
 }

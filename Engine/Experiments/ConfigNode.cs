@@ -121,6 +121,20 @@ public abstract record ConfigNode(int Line)
             string what = e.InnerException is { } inner && inner.Message != e.Message ? $"{e.Message} ({inner.Message})" : e.Message;
             throw new ConfigException(source, [new ConfigError("$", $"YAML syntax error at column {e.Start.Column}: {StripMark(what)}", (int)e.Start.Line)]);
         }
+        catch (InvalidOperationException e)
+        {
+            // YamlDotNet 18 throws this (without a position) for some unterminated flow collections: the line is where
+            // the parser's events stop.
+            int line = 0;
+            try
+            {
+                var parser = new Parser(new StringReader(text));
+                while (parser.MoveNext()) line = (int)parser.Current!.End.Line;
+            }
+            catch (YamlException ye) { line = (int)ye.Start.Line; }
+            catch (InvalidOperationException) { line++; }   // the error is after the last complete event
+            throw new ConfigException(source, [new ConfigError("$", $"YAML syntax error: the parser stopped here ({e.GetType().Name}; an unclosed '[' or '{{'?)", line)]);
+        }
         if (stream.Documents.Count == 0) return new ConfigMap(1, []);
         if (stream.Documents.Count > 1)
             throw new ConfigException(source, [new ConfigError("$", $"expected one YAML document, got {stream.Documents.Count}", (int)stream.Documents[1].RootNode.Start.Line)]);
