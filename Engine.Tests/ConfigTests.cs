@@ -275,6 +275,39 @@ public sealed class ConfigTests(BackendFixture f) : DeviceTestBase(f), IClassFix
         Assert.Contains("line 3, column 'length': 'x' is not a finite number", bad.Message);
     }
 
+    /// <summary>
+    /// An image folder: the shape comes from the first image's header and the classes from the subfolders before any
+    /// pixel is decoded; a folder of mixed sizes fails at loading, naming the file, before training.
+    /// </summary>
+    [Fact]
+    public void AnImageFolderSourceInfersTheShapeAndRejectsMixedSizes()
+    {
+        using var dir = new TempDir();
+        foreach (var (cls, n) in new[] { ("cat", 3), ("dog", 2) })
+        {
+            Directory.CreateDirectory(dir.File($"img/{cls}"));
+            for (int i = 0; i < n; i++)
+                using (var img = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.L8>(6, 5, new SixLabors.ImageSharp.PixelFormats.L8((byte)(40 * i))))
+                    SixLabors.ImageSharp.ImageExtensions.SaveAsPng(img, dir.File($"img/{cls}/{i}.png"));
+        }
+        string cfg = Replace(Replace(Good, "data: {source: {type: image_folder, path: img}}"), "layers:\n  - flatten\n  - {type: linear, out_features: 2}");
+        var x = Experiment.Parse(cfg, ConfigFormat.Yaml, "run.yaml", dir.Path);
+        Assert.Equal([1, 5, 6], x.SampleShape);
+        Assert.Equal(2, x.ClassCount);
+        var data = x.LoadData();
+        Assert.Equal([3, 2], data.Train.ClassCounts());
+        Assert.Equal(40f / 255f, data.Train.Sample(1)[0]);
+
+        var wrongHead = Bad(cfg.Replace("out_features: 2", "out_features: 3"), dir.Path);
+        Assert.Contains("loss cross_entropy needs an output of (2)", wrongHead.Message);
+        Assert.Contains("data.source.path: no such folder:", Bad(cfg.Replace("path: img", "path: imgs"), dir.Path).Message);
+
+        using (var big = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.L8>(7, 5))
+            SixLabors.ImageSharp.ImageExtensions.SaveAsPng(big, dir.File("img/dog/9.png"));
+        var e = Assert.Throws<Data.DataFormatException>(() => Experiment.Parse(cfg, ConfigFormat.Yaml, "run.yaml", dir.Path).LoadData());
+        Assert.Contains("9.png", e.Message);
+    }
+
     /// <summary>The example of docs/config.md and the README's config section parse and validate (no data is read).</summary>
     [Fact]
     public void TheDocumentedExamplesAreValidConfigs()

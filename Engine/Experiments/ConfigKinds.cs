@@ -110,6 +110,11 @@ public static class ConfigKinds
             OptText("test_images", "test images file (empty: no test split)"), OptText("test_labels", "test labels file")),
         K("csv", "a CSV file with a header row: every column but the label is a numeric feature; labels are class names (sorted; numerically when all are integers)",
             Text("path", "the file, raw or gzip"), Text("label_column", "the header name of the label column"), OptText("test_path", "a test file with the same header (empty: none)")),
+        K("image_folder", "PNG/JPEG/BMP images in path/<class>/<image> (class names sorted give the labels), samples (channels, height, width)",
+            Text("path", "the folder of class folders"), OptText("test_path", "a test folder with the same classes (empty: none)"),
+            IntArg("height", null, "resize every image to this height (bicubic; with width)", inferred: "the first image's height (then all must share its size)"),
+            IntArg("width", null, "resize width (with height)", inferred: "the first image's width"),
+            IntArg("channels", 1L, "1: grayscale (BT.709 luminance), 3: RGB"), Flag("scale", true, "true: values in [0, 1] (byte / 255); false: 0..255")),
     ];
 
     /// <summary>Loss kinds (<c>loss</c>).</summary>

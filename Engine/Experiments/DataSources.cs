@@ -34,6 +34,8 @@ internal static class DataSources
                     errors.Add(new ConfigError("data.source.test_labels", "given without data.source.test_images"));
                 return (shape, source.Int("classes"));
             }
+            case "image_folder":
+                return ImageFolderShape(source, dir, errors);
             default:
             {
                 var header = CsvHeader(source, "path", dir, errors);
@@ -68,6 +70,21 @@ internal static class DataSources
                     ? Idx.Load("idx/test", Resolve(dir, ti), Resolve(dir, source.String("test_labels")!), classes) : null;
                 return (train, test);
             }
+            case "image_folder":
+            {
+                var options = new ImageFolderOptions(source.Int("height"), source.Int("width"), source.Int("channels")!.Value, source.Bool("scale"));
+                var train = ImageFolder.LoadClasses(Resolve(dir, source.String("path")!), options);
+                Dataset? test = null;
+                if (source.String("test_path") is { Length: > 0 } tp)
+                {
+                    test = ImageFolder.LoadClasses(Resolve(dir, tp), options);
+                    if (!test.ClassNames.SequenceEqual(train.ClassNames))
+                        throw new DataFormatException(Resolve(dir, tp), $"the test classes ({string.Join(", ", test.ClassNames)}) differ from the training classes ({string.Join(", ", train.ClassNames)})");
+                    if (!test.SampleShape.SequenceEqual(train.SampleShape))
+                        throw new DataFormatException(Resolve(dir, tp), $"test images are {ShapeUtil.Format([.. test.SampleShape])}, training images {ShapeUtil.Format([.. train.SampleShape])}");
+                }
+                return (train, test);
+            }
             default:
             {
                 string label = source.String("label_column")!;
@@ -97,6 +114,37 @@ internal static class DataSources
         for (int i = 0; i < nVal; i++) inVal[order[i]] = true;
         var all = Enumerable.Range(0, n);
         return (data.Subset(all.Where(i => !inVal[i]).ToArray(), data.Name + "/train"), data.Subset(all.Where(i => inVal[i]).ToArray(), data.Name + "/validation"));
+    }
+
+    // (channels, height, width) from the options or the first image's header (ImageSharp's Identify decodes no pixels),
+    // and the class count from the subfolders.
+    private static (int[]?, int?) ImageFolderShape(Component source, string dir, List<ConfigError> errors)
+    {
+        string root = Resolve(dir, source.String("path")!);
+        int channels = source.Int("channels")!.Value;
+        if (channels is not (1 or 3)) errors.Add(new ConfigError("data.source.channels", $"expected 1 (grayscale) or 3 (RGB), got {channels}"));
+        if (source.Args.ContainsKey("height") != source.Args.ContainsKey("width"))
+            errors.Add(new ConfigError($"data.source.{(source.Args.ContainsKey("height") ? "width" : "height")}", "missing: give height and width together, or neither"));
+        if (!Directory.Exists(root)) { errors.Add(new ConfigError("data.source.path", $"no such folder: {root}")); return (null, null); }
+        if (source.String("test_path") is { Length: > 0 } tp && !Directory.Exists(Resolve(dir, tp)))
+            errors.Add(new ConfigError("data.source.test_path", $"no such folder: {Resolve(dir, tp)}"));
+        static bool Visible(string p) => !Path.GetFileName(p).StartsWith('.');
+        var classes = Directory.GetDirectories(root).Where(Visible).Order(StringComparer.Ordinal).ToArray();
+        if (classes.Length == 0) { errors.Add(new ConfigError("data.source.path", $"{root} holds no class folder: expected path/<class>/<image>")); return (null, null); }
+        if (source.Int("height") is int h && source.Int("width") is int w) return ([channels, h, w], classes.Length);
+        string? first = classes.Select(c => Directory.GetFiles(c).Where(Visible).Order(StringComparer.Ordinal).FirstOrDefault()).FirstOrDefault(f => f is not null);
+        if (first is null) { errors.Add(new ConfigError("data.source.path", $"the class folders of {root} hold no file")); return (null, null); }
+        try
+        {
+            var info = SixLabors.ImageSharp.Image.Identify(first);
+            if (info is null) throw new DataFormatException(first, "not a readable image (PNG, JPEG or BMP)");
+            return ([channels, info.Height, info.Width], classes.Length);
+        }
+        catch (Exception e) when (e is DataFormatException or IOException or SixLabors.ImageSharp.ImageFormatException)
+        {
+            errors.Add(new ConfigError("data.source.path", e is DataFormatException ? e.Message : $"{first}: {e.Message}"));
+            return (null, null);
+        }
     }
 
     private static string Resolve(string dir, string path) => Path.GetFullPath(path, dir);
