@@ -275,6 +275,27 @@ public sealed class ConfigTests(BackendFixture f) : DeviceTestBase(f), IClassFix
         Assert.Contains("line 3, column 'length': 'x' is not a finite number", bad.Message);
     }
 
+    /// <summary>An IDX pair: the shape comes from the 16-byte header; a missing labels file or a bad magic number is a config error.</summary>
+    [Fact]
+    public void AnIdxSourceReadsTheShapeFromTheHeader()
+    {
+        using var dir = new TempDir();
+        var pixels = Enumerable.Range(0, 6 * 4 * 3).Select(i => (byte)i).ToArray();
+        Data.Idx.Write(dir.File("x.idx"), Data.Idx.ImageMagic, [6, 4, 3], pixels, gzip: true);
+        Data.Idx.Write(dir.File("y.idx"), Data.Idx.LabelMagic, [6], new byte[] { 0, 1, 2, 0, 1, 2 }, gzip: false);
+        string cfg = Replace(Replace(Good, "data: {source: {type: idx, images: x.idx, labels: y.idx, classes: 3}}"), "layers:\n  - flatten\n  - {type: linear, out_features: 3}");
+        var x = Experiment.Parse(cfg, ConfigFormat.Yaml, "run.yaml", dir.Path);
+        Assert.Equal([1, 4, 3], x.SampleShape);
+        var data = x.LoadData();
+        Assert.Equal(6, data.Train.Count);
+        Assert.Equal(12f / 255f, data.Train.Sample(1)[0]);
+        Assert.Contains("data.source.labels: no such file:", Bad(cfg.Replace("labels: y.idx", "labels: z.idx"), dir.Path).Message);
+        var magic = Bad(cfg.Replace("images: x.idx", "images: y.idx"), dir.Path).Errors.Single();
+        Assert.Equal("data.source.images", magic.Path);
+        Assert.Contains("y.idx", magic.Message);
+        Assert.Contains("wrong magic number 2049, expected 2051", magic.Message);
+    }
+
     /// <summary>
     /// An image folder: the shape comes from the first image's header and the classes from the subfolders before any
     /// pixel is decoded; a folder of mixed sizes fails at loading, naming the file, before training.

@@ -171,9 +171,10 @@ internal static class DataSources
         {
             using var s = DecodedFile.OpenDecoded(path);
             Span<byte> h = stackalloc byte[16];
-            if (s.ReadAtLeast(h, 16, throwOnEndOfStream: false) < 16) throw new DataFormatException(path, "truncated: shorter than the 16-byte IDX image header");
-            int magic = BinaryPrimitives.ReadInt32BigEndian(h);
-            if (magic != Idx.ImageMagic) throw new DataFormatException(path, $"wrong magic number {magic}, expected {Idx.ImageMagic} for an IDX image file");
+            int got = s.ReadAtLeast(h, 16, throwOnEndOfStream: false);
+            int magic = got >= 4 ? BinaryPrimitives.ReadInt32BigEndian(h) : 0;
+            if (got >= 4 && magic != Idx.ImageMagic) throw new DataFormatException(path, $"wrong magic number {magic}, expected {Idx.ImageMagic} for an IDX image file");
+            if (got < 16) throw new DataFormatException(path, "truncated: shorter than the 16-byte IDX image header");
             int rows = BinaryPrimitives.ReadInt32BigEndian(h[8..]), cols = BinaryPrimitives.ReadInt32BigEndian(h[12..]);
             if (rows < 1 || cols < 1) throw new DataFormatException(path, $"bad image size {rows} x {cols}");
             return [1, rows, cols];
