@@ -107,8 +107,9 @@ internal static class TrainCommand
             double rate = o.Lr ?? c.Optimizer.Double("lr")!.Value;
             c = c with
             {
+                Name = c.Name.Length > 0 ? c.Name : Path.GetFileNameWithoutExtension(configPath!),
                 Layers = o.Dropout is float p ? SetDropout(c.Layers, p) : c.Layers,
-                Optimizer = o.Optimizer is { } name ? Preset.OptimizerConfig(name, rate) : c.Optimizer.With("lr", rate),
+                Optimizer = o.Optimizer is { } name ? Preset.OptimizerConfig(name, rate) : o.Lr is double r ? c.Optimizer.With("lr", r) : c.Optimizer,
                 Schedule = o.Schedule is { } sch ? Preset.ScheduleConfig(sch) : c.Schedule,
                 Regularization = new RegularizationConfig(o.L1 ?? c.Regularization.L1, o.L2 ?? c.Regularization.L2, o.WeightDecay ?? c.Regularization.WeightDecay),
                 Training = c.Training with
@@ -117,7 +118,7 @@ internal static class TrainCommand
                     EarlyStopping = o.Patience is int pa ? (c.Training.EarlyStopping ?? new EarlyStoppingConfig("", pa, 0)) with { Patience = pa } : c.Training.EarlyStopping,
                 },
             };
-            return c == loaded.Config ? loaded : Experiment.FromConfig(c, loaded.BaseDirectory, configPath!);
+            return Experiment.FromConfig(c, loaded.BaseDirectory, configPath!);
         }
         catch (ConfigException e) { throw new UsageException(e.Message); }
     }

@@ -205,6 +205,23 @@ public sealed class ConfigTests(BackendFixture f) : DeviceTestBase(f), IClassFix
         Assert.Contains("not both", BenchCli.Run("train", "digits-mlp", "--config", dir.File("bad.yaml")).Err);
     }
 
+    /// <summary>Command-line options override a config file; --print-config shows the result (named after the file when the config has no name).</summary>
+    [Fact]
+    public void OptionsOverrideAConfigFile()
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("run.yaml"), Replace(Good, "layers:\n  - {type: linear, out_features: 32}\n  - {type: dropout, p: 0.1}\n  - {type: sequential, layers: [{type: dropout, p: 0.1}, {type: linear, out_features: 10}]}"));
+        var (code, output, err) = BenchCli.Run("train", "--config", dir.File("run.yaml"), "--print-config", "--epochs", "7", "--dropout", "0.25",
+            "--optimizer", "nesterov", "--lr", "0.05", "--schedule", "step", "--weight-decay", "0.001", "--patience", "3", "--seed", "9");
+        Assert.True(code == 0, err);
+        var c = Experiment.Parse(output, ConfigFormat.Yaml).Config;
+        Assert.Equal("run", c.Name);
+        Assert.Equal((7, 9UL, 3), (c.Training.Epochs, c.Training.Seed, c.Training.EarlyStopping!.Patience));
+        Assert.Equal(("sgd", 0.05, 0.9, true), (c.Optimizer.Type, c.Optimizer.Double("lr"), c.Optimizer.Double("momentum"), c.Optimizer.Bool("nesterov")));
+        Assert.Equal(("step", 0.001), (c.Schedule.Type, c.Regularization.WeightDecay));
+        Assert.Equal([0.25, 0.25], [c.Layers[1].Double("p")!.Value, c.Layers[2].Layers("layers")![0].Double("p")!.Value]);
+    }
+
     /// <summary>
     /// digits-mlp's printed config, trained through <c>train --config</c>, reaches the preset's floor (validation accuracy
     /// &gt;= 96%), and its checkpoint carries the config (gpunet.description), which parses back to the same run.
