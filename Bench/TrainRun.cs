@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using GpuNet.Checkpoints;
 using GpuNet.Data;
+using GpuNet.Experiments;
 using GpuNet.Nn;
 using GpuNet.Onnx;
 using GpuNet.Optim;
@@ -18,26 +19,27 @@ internal static class TrainRun
 
     public static int Run(Device device, TrainRunOptions o, TextWriter log)
     {
-        var s = o.Settings;
-        var preset = o.Preset;
+        var x = o.Experiment;
+        var c = x.Config;
         // MFU is reported against a stable peak (the nominal one, or the best probe cached for this machine), not this run's probe.
         var peakRef = device.IsHost ? PeakReference.ForThisHost(DataSets.CacheDirectory) : null;
         double? peak = peakRef?.Gflops * 1e9;
-        var data = preset.Data(s.Seed, log);
-        var sampleShape = data.Train.SampleShape.ToArray();
-        using var model = Model.Build(device, preset.Network(s), sampleShape, s.BatchSize, new ModelOptions { Seed = s.Seed });
-        var loss = preset.Loss();
-        using var optimizer = MakeOptimizer(model, s);
-        using var train = new DataLoader(device, data.Train, s.BatchSize, shuffle: true, dropLast: false, s.Seed, prefetch: true, data.Targets, data.Augment);
-        using var val = data.Validation is null ? null : new DataLoader(device, data.Validation, s.BatchSize, false, false, s.Seed, prefetch: false, data.Targets);
-        using var test = data.Test is null ? null : new DataLoader(device, data.Test, s.BatchSize, false, false, s.Seed, prefetch: false, data.Targets);
-        var schedule = TrainCommand.MakeSchedule(s.Schedule, s.LearningRate, s.Epochs, train.BatchCount);
-        var trainer = new Trainer(model, loss, optimizer, schedule, new TrainerOptions { Monitor = val is null ? MetricNames.TrainLoss : MetricNames.ValLoss });
+        var data = x.LoadData(log);
+        int batch = c.Training.BatchSize, epochs = c.Training.Epochs;
+        ulong seed = c.Training.Seed;
+        using var model = Model.Build(device, x.CreateNetwork(), x.SampleShape, batch, new ModelOptions { Seed = seed });
+        var loss = x.CreateLoss();
+        using var optimizer = x.CreateOptimizer(model);
+        using var train = new DataLoader(device, data.Train, batch, shuffle: true, dropLast: false, seed, prefetch: true, data.Targets, data.Augment);
+        using var val = data.Validation is null ? null : new DataLoader(device, data.Validation, batch, false, false, seed, prefetch: false, data.Targets);
+        using var test = data.Test is null ? null : new DataLoader(device, data.Test, batch, false, false, seed, prefetch: false, data.Targets);
+        var schedule = x.CreateSchedule(train.BatchCount);
+        var trainer = new Trainer(model, loss, optimizer, schedule, new TrainerOptions { Monitor = x.Monitor(val is not null) });
         var summary = model.Summary();
         double flopsPerSample = summary.TrainingFlopsPerSample;
 
-        log.WriteLine(string.Create(Inv, $"GpuNet train {preset.Name} | device {device.Name} ({device.Info.Description}) | math {MathName(device)} | {model.ParameterCount:N0} parameters, {flopsPerSample / 1e6:F2} MFLOP/sample (train) | {summary.LaunchesPerTrainingStep} launches/step"));
-        log.WriteLine(string.Create(Inv, $"data: train {data.Train.Count}, validation {data.Validation?.Count ?? 0}, test {data.Test?.Count ?? 0} | batch {s.BatchSize}, {s.Epochs} epochs, {s.Optimizer} lr {s.LearningRate:G4}, schedule {s.Schedule}, seed {s.Seed}"));
+        log.WriteLine(string.Create(Inv, $"GpuNet train {c.Name} | device {device.Name} ({device.Info.Description}) | math {MathName(device)} | {model.ParameterCount:N0} parameters, {flopsPerSample / 1e6:F2} MFLOP/sample (train) | {summary.LaunchesPerTrainingStep} launches/step"));
+        log.WriteLine(string.Create(Inv, $"data: train {data.Train.Count}, validation {data.Validation?.Count ?? 0}, test {data.Test?.Count ?? 0} | batch {batch}, {epochs} epochs, {Describe(c.Optimizer)}, schedule {Describe(c.Schedule)}, seed {seed}"));
         if (peakRef is not null) log.WriteLine("MFU against: " + peakRef.Describe());
 
         if (o.InitFrom is not null)
@@ -52,17 +54,19 @@ internal static class TrainRun
             var state = TrainerCheckpoints.Resume(o.ResumePath, trainer);
             epochsDone = state.Epoch;
             log.WriteLine($"resumed from {o.ResumePath} at epoch {epochsDone}, step {state.Step}");
-            if (epochsDone >= s.Epochs) throw new UsageException($"--resume: the checkpoint is at epoch {epochsDone}; --epochs {s.Epochs} leaves nothing to train");
+            if (epochsDone >= epochs) throw new UsageException($"--resume: the checkpoint is at epoch {epochsDone}; --epochs {epochs} leaves nothing to train");
         }
 
         var callbacks = new List<ICallback>();
         var finalEval = new FinalEvaluation(trainer, val, test);
         callbacks.Add(finalEval);
-        if (s.Patience is int patience) callbacks.Add(new EarlyStopping(val is null ? MetricNames.TrainLoss : MetricNames.ValLoss, patience));
+        if (x.CreateEarlyStopping(val is not null) is { } early) callbacks.Add(early);
         string? best = null;
         if (o.OutDir is not null)
         {
-            var checkpoints = new ModelCheckpoint(o.OutDir, s.Seed, $"{preset.Name}: {preset.Description}") { Metadata = PredictMetadata(preset, data) };
+            // The config as JSON in the checkpoint's description (Experiment.CheckpointKey), so the run can be rebuilt from
+            // it, and what predict needs (CheckpointMetadata).
+            var checkpoints = new ModelCheckpoint(o.OutDir, seed, c.ToText(ConfigFormat.Json)) { Metadata = PredictMetadata(o.Preset, data) };
             best = checkpoints.BestPath;
             callbacks.Add(checkpoints);
         }
@@ -76,10 +80,10 @@ internal static class TrainRun
             progress.Clear();
             double? mfu = peak is double p ? r.TrainingFlops / r.Seconds / p : null;
             log.WriteLine(string.Create(Inv,
-                $"epoch {r.Epoch,3}/{s.Epochs} | lr {r.LearningRate:E2} | train loss {r.TrainLoss:F4} acc {Pct(r.TrainAccuracy)} | val loss {Num(r.ValLoss)} acc {Pct(r.ValAccuracy)} | {r.Seconds:F2}s {r.SamplesPerSecond:N0}/s{(mfu is double m ? $" | MFU {m:P1}" : "")}"));
+                $"epoch {r.Epoch,3}/{epochs} | lr {r.LearningRate:E2} | train loss {r.TrainLoss:F4} acc {Pct(r.TrainAccuracy)} | val loss {Num(r.ValLoss)} acc {Pct(r.ValAccuracy)} | {r.Seconds:F2}s {r.SamplesPerSecond:N0}/s{(mfu is double m ? $" | MFU {m:P1}" : "")}"));
         };
 
-        var fit = trainer.Fit(train, val, s.Epochs - epochsDone, callbacks.ToArray());
+        var fit = trainer.Fit(train, val, epochs - epochsDone, callbacks.ToArray());
         var bestTest = test is null ? null : trainer.Evaluate(test);
         var bestVal = val is null ? null : trainer.Evaluate(val);
 
@@ -103,17 +107,17 @@ internal static class TrainRun
         var history = fit.History.Select(HistoryRow.From).ToList();
         if (o.OutDir is not null)
         {
-            Plot.Curves(Path.Combine(o.OutDir, "curves.png"), preset.Name, history);
-            if (val is not null && bestVal is not null) RunPictures.Write(o.OutDir, preset.Name, trainer, val, data.Validation!, bestVal);
+            Plot.Curves(Path.Combine(o.OutDir, "curves.png"), c.Name, history);
+            if (val is not null && bestVal is not null) RunPictures.Write(o.OutDir, c.Name, trainer, val, data.Validation!, bestVal);
         }
         if (o.JsonPath is not null)
         {
             var json = new JsonObject
             {
-                ["preset"] = preset.Name,
+                ["preset"] = c.Name,
                 ["device"] = device.Name,
                 ["math"] = MathName(device),
-                ["seed"] = s.Seed,
+                ["seed"] = seed,
                 ["epochs_run"] = fit.History.Count,
                 ["best_epoch"] = fit.BestEpoch,
                 ["stopped_early"] = fit.StoppedEarly,
@@ -126,7 +130,7 @@ internal static class TrainRun
                 ["probe_gflops"] = peakRef?.ProbeGflops,
                 ["history"] = new JsonArray(history.Select(h => (JsonNode)h.ToJson()).ToArray()),
                 ["final"] = Split(finalEval.Validation ?? fit.Last?.Validation, finalEval.Test),
-                ["best"] = Best(fit, s.Patience is not null, bestVal, bestTest),
+                ["best"] = Best(fit, c.Training.EarlyStopping is not null, bestVal, bestTest),
                 ["test_metrics"] = metrics is null ? null : new JsonObject
                 {
                     ["accuracy"] = metrics.Accuracy,
@@ -142,10 +146,11 @@ internal static class TrainRun
         return Cli.Ok;
     }
 
-    /// <summary>What <c>predict</c> needs besides the weights: the preset's name, the input standardisation, the class names.</summary>
-    private static Dictionary<string, string> PredictMetadata(Preset preset, PresetData data)
+    /// <summary>What <c>predict</c> needs besides the weights: the preset's name (preset runs), the input standardisation, the class names.</summary>
+    private static Dictionary<string, string> PredictMetadata(string? preset, ExperimentData data)
     {
-        var m = new Dictionary<string, string> { [CheckpointMetadata.Preset] = preset.Name };
+        var m = new Dictionary<string, string>();
+        if (preset is not null) m[CheckpointMetadata.Preset] = preset;
         if (data.Standardizer is { } std) m[CheckpointMetadata.Standardization] = CheckpointMetadata.StandardizationJson(std);
         if (data.Train.HasLabels) m[CheckpointMetadata.ClassNames] = CheckpointMetadata.ClassNamesJson(data.Train.ClassNames);
         return m;
@@ -153,21 +158,13 @@ internal static class TrainRun
 
     internal static Optimizer MakeOptimizer(Model model, TrainSettings s)
     {
-        bool adamw = s.Optimizer == "adamw";
-        var reg = new Regularization { WeightDecay = s.L2 + (adamw ? 0 : s.WeightDecay), L1 = s.L1, DecoupledWeightDecay = adamw ? s.WeightDecay : 0 };
-        var options = new OptimizerOptions { Regularization = reg }.ForModel(model);
-        var (d, p, g) = (model.Device, model.Parameters, model.Gradients!);
-        return s.Optimizer switch
-        {
-            "sgd" => new Sgd(d, p, g, s.LearningRate, options: options),
-            "momentum" => new Sgd(d, p, g, s.LearningRate, momentum: 0.9, options: options),
-            "nesterov" => new Sgd(d, p, g, s.LearningRate, momentum: 0.9, nesterov: true, options: options),
-            "adagrad" => new Adagrad(d, p, g, s.LearningRate, options: options),
-            "rmsprop" => new RmsProp(d, p, g, s.LearningRate, options: options),
-            "adam" or "adamw" => new Adam(d, p, g, s.LearningRate, options: options),
-            _ => throw new UsageException($"--optimizer: '{s.Optimizer}' is not one of {string.Join(", ", TrainCommand.Optimizers)}"),
-        };
+        if (!TrainCommand.Optimizers.Contains(s.Optimizer)) throw new UsageException($"--optimizer: '{s.Optimizer}' is not one of {string.Join(", ", TrainCommand.Optimizers)}");
+        return Experiment.CreateOptimizer(Preset.OptimizerConfig(s.Optimizer, s.LearningRate), new RegularizationConfig(s.L1, s.L2, s.WeightDecay), model);
     }
+
+    // "adam lr 0.003" or "sgd lr 0.1 momentum 0.9 nesterov true": the kind, then the arguments the config gave.
+    private static string Describe(Component c)
+        => string.Join(" ", new[] { c.Type }.Concat(c.Args.Select(a => $"{a.Key} {(a.Value is double d ? d.ToString("G4", Inv) : a.Value.ToString()?.ToLowerInvariant())}")));
 
     /// <summary>
     /// The best epoch's figures: with early stopping the model now holds the best weights, so both splits are evaluated
