@@ -3,7 +3,8 @@
 # GpuNet.Engine, GpuNet.Tool at a unique prerelease version, so no stale copy in the NuGet cache is used); a copy of
 # .ci/package-sample/ outside the repository (the repository's Directory.*.props do not reach it) restores
 # GpuNet.Engine from that feed (plus nuget.org for third-party packages: no other network), trains digits-mlp
-# through the library API and fails below an accuracy floor; then the tool is installed into a temporary tool path
+# through the library API and fails below an accuracy floor, exports the model as ONNX and runs it in ONNX Runtime
+# (Microsoft.ML.OnnxRuntime from nuget.org), failing when its logits differ from GpuNet's; then the tool is installed into a temporary tool path
 # and `gpunet devices` and `gpunet train digits-mlp --epochs 2 --quiet` run. Exit 0 when everything passed.
 # Usage: bash .ci/package-check.sh [--keep]   (--keep leaves the temporary directory for inspection)
 # Measured 2026-12-03 with `time bash .ci/package-check.sh` on the shared 2-core build machine (three other helpers
