@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using GpuNet.Checkpoints;
 using GpuNet.Data;
+using GpuNet.Experiments;
 using GpuNet.Nn;
 
 namespace GpuNet.Bench;
@@ -41,20 +42,42 @@ internal static class PredictCommand
         return cmd;
     }
 
+    /// <summary>
+    /// The network to restore into, its name and the factor the run scaled its features by: the preset's (--preset,
+    /// else the checkpoint's preset key; a preset scales nothing), else the config the checkpoint was trained from (its
+    /// description, written by <c>train --out</c>), rebuilt on the checkpoint's input shape without reading any data.
+    /// </summary>
+    private static (string Name, Layer Network, double Scale) Network(CheckpointFile file, string path, string? presetName, int[] inputShape)
+    {
+        string allowed = string.Join(", ", Preset.All.Concat(Preset.Cnn).Select(x => x.Name));
+        if ((presetName ?? file.Preset) is string name)
+        {
+            var preset = Preset.Find(name) ?? throw new UsageException($"--preset: unknown preset '{name}'; allowed: {allowed}");
+            return (preset.Name, preset.Network(preset.Defaults), 1.0);
+        }
+        if (file.Description is string text && text.TrimStart().StartsWith('{'))
+        {
+            var config = ExperimentConfig.ParseSchema(text, ConfigFormat.Json, $"{path} ({Experiment.CheckpointKey})");
+            return (config.Name, NetworkConfig.Build(config.Layers, inputShape).Network, config.Data.Scale);
+        }
+        throw new UsageException($"no network: --preset is absent and checkpoint '{path}' has neither a '{CheckpointMetadata.Preset}' metadata key nor the config of its run " +
+            $"('{Experiment.CheckpointKey}'); give --preset, one of {allowed}");
+    }
+
     /// <summary>Inputs ready for the model: (Count, ...model input shape) features, optional labels, a name per sample.</summary>
     private sealed record Inputs(float[] Features, int Count, int[]? Labels, string[] Names);
 
     private static int Run(Device device, string checkpointPath, string? presetName, string inputPath, string? labelsPath, string? jsonPath, int topK, TextWriter log)
     {
         var file = Checkpoint.Read(checkpointPath);
-        string name = presetName ?? file.Preset ?? throw new UsageException(
-            $"no preset: --preset is absent and checkpoint '{checkpointPath}' has no '{CheckpointMetadata.Preset}' metadata key; give --preset, one of {string.Join(", ", Preset.All.Concat(Preset.Cnn).Select(x => x.Name))}");
-        var preset = Preset.Find(name) ?? throw new UsageException($"--preset: unknown preset '{name}'; allowed: {string.Join(", ", Preset.All.Concat(Preset.Cnn).Select(x => x.Name))}");
         var inputShape = file.InputShape ?? throw new CheckpointException(checkpointPath, "records no input shape (gpunet.model metadata); predict needs a checkpoint written by GpuNet");
+        var (runName, network, scale) = Network(file, checkpointPath, presetName, inputShape);
         if (labelsPath is not null && (Directory.Exists(inputPath) || IsCsv(inputPath)))
             throw new UsageException("--labels is for an IDX --input; a CSV gives labels in its last column, a folder in its class subfolders");
 
         var x = Load(inputPath, labelsPath, inputShape, file.ClassNames);
+        if (scale != 1.0)
+            for (int i = 0; i < x.Features.Length; i++) x.Features[i] *= (float)scale;
         if (file.Standardization is { } std)
         {
             int per = checked((int)ShapeUtil.Count(inputShape));
@@ -64,7 +87,7 @@ internal static class PredictCommand
         }
 
         int batch = Math.Min(x.Count, 256);
-        using var model = Model.Build(device, preset.Network(preset.Defaults), inputShape, batch, new ModelOptions { Seed = file.ModelSeed ?? 1, Training = false });
+        using var model = Model.Build(device, network, inputShape, batch, new ModelOptions { Seed = file.ModelSeed ?? 1, Training = false });
         Checkpoint.Restore(file, model);
         int outputs = checked((int)ShapeUtil.Count(model.OutputShape));
         int classes = outputs == 1 ? 2 : outputs;
@@ -83,7 +106,7 @@ internal static class PredictCommand
 
         var classNames = file.ClassNames is { } cn && cn.Count == classes ? cn : Enumerable.Range(0, classes).Select(c => c.ToString(Inv)).ToArray();
         int k = Math.Min(topK, classes);
-        log.WriteLine(string.Create(Inv, $"GpuNet predict | {preset.Name} from {checkpointPath} | {x.Count} samples from {inputPath} | device {device.Name}"));
+        log.WriteLine(string.Create(Inv, $"GpuNet predict | {runName} from {checkpointPath} | {x.Count} samples from {inputPath} | device {device.Name}"));
         var samples = new JsonArray();
         int correct = 0;
         for (int i = 0; i < x.Count; i++)
@@ -111,7 +134,7 @@ internal static class PredictCommand
             var doc = new JsonObject
             {
                 ["checkpoint"] = Path.GetFullPath(checkpointPath),
-                ["preset"] = preset.Name,
+                ["preset"] = runName,
                 ["input"] = Path.GetFullPath(inputPath),
                 ["classes"] = new JsonArray(classNames.Select(c => (JsonNode)JsonValue.Create(c)!).ToArray()),
                 ["accuracy"] = accuracy,

@@ -197,4 +197,47 @@ public sealed class PredictTests(TrainedDigits trained) : IClassFixture<TrainedD
         Assert.True(code == 0, err);
         Assert.Contains("line 1: ", output);
     }
+
+    /// <summary>
+    /// A run from a config file records no preset: predict rebuilds the network from the config in the checkpoint (here
+    /// a 48-wide hidden layer and a feature scale of 0.5, which the preset would get wrong) and applies the run's scale
+    /// and standardisation.
+    /// </summary>
+    [Fact]
+    public void ConfigRunsPredictFromTheirOwnConfig()
+    {
+        using var t = new TempDir();
+        var (code, json, err) = BenchCli.Run("train", "digits-mlp", "--print-config", "--format", "json");
+        Assert.True(code == 0, err);
+        json = json.Replace("\"out_features\": 128", "\"out_features\": 48").Replace("\"scale\": 1.0", "\"scale\": 0.5").Replace("\"name\": \"digits-mlp\"", "\"name\": \"digits-48\"");
+        File.WriteAllText(t["digits-48.json"], json);
+        (code, _, err) = BenchCli.Run("train", "--config", t["digits-48.json"], "--epochs", "3", "--quiet", "--out", t["run"], "--device", "cpu");
+        Assert.True(code == 0, err);
+        var file = Checkpoint.Read(t["run/best.safetensors"]);
+        Assert.Null(file.Preset);
+        Assert.Equal([48, 64], file["fc1.weight"].Shape);
+
+        // The library's view: the config's own data (scaled, standardised) through the restored network.
+        var experiment = GpuNet.Experiments.Experiment.Load(t["digits-48.json"]);
+        var data = experiment.LoadData();
+        using var device = Device.Create("cpu");
+        using var model = Model.Build(device, experiment.CreateNetwork(), [64], 64, new ModelOptions { Seed = 1 });
+        Checkpoint.Restore(file, model);
+        using var adam = new Adam(device, model.Parameters, model.Gradients!);
+        var trainer = new Trainer(model, new CrossEntropyLoss(), adam);
+        using var loader = new DataLoader(device, data.Validation!, 64, false, false, 1, prefetch: false, BatchTargets.Labels);
+        var predicted = trainer.Predict(loader);
+        int correct = predicted.Zip(data.Validation!.Labels.ToArray()).Count(p => p.First == p.Second);
+
+        // The same validation samples, raw, as a CSV with labels.
+        var (train, val) = DataSplit.Stratified(DataSets.Digits(), 0.2, 1);
+        var sb = new StringBuilder();
+        for (int i = 0; i < val.Count; i++)
+            sb.Append(string.Join(',', val.Sample(i).ToArray().Select(v => v.ToString("R", Inv)))).Append(',').Append(val.Labels[i]).Append('\n');
+        File.WriteAllText(t["val.csv"], sb.ToString());
+        (code, var output, err) = BenchCli.Run("predict", "--checkpoint", t["run/best.safetensors"], "--input", t["val.csv"], "--json", t["p.json"], "--device", "cpu");
+        Assert.True(code == 0, err);
+        Assert.Contains("GpuNet predict | digits-48 from", output);
+        AssertAccuracy(output, t["p.json"], ((double)correct / val.Count, correct), val.Count);
+    }
 }

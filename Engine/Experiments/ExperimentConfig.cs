@@ -84,6 +84,21 @@ public sealed record ExperimentConfig(string Name, string Description, DataConfi
     ];
 
     /// <summary>
+    /// Parses config text and checks it against the schema only: no data file is opened and no shape is checked (that is
+    /// <see cref="Experiment.Parse"/>). For reading back the config a checkpoint was trained from, e.g. to rebuild its
+    /// network on the checkpoint's input shape with <see cref="NetworkConfig.Build(IReadOnlyList{Component}, int[], string)"/>.
+    /// </summary>
+    /// <exception cref="ConfigException">Syntax and schema errors, all of them.</exception>
+    public static ExperimentConfig ParseSchema(string text, ConfigFormat format, string source = "config")
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var errors = new List<ConfigError>();
+        var config = Read(ConfigNode.Parse(text, format, source), errors);
+        if (config is null || errors.Count > 0) throw new ConfigException(source, errors);
+        return config;
+    }
+
+    /// <summary>
     /// Reads the schema from a parsed tree; <paramref name="errors"/> receives every unknown key, wrong type and
     /// out-of-range value (with its key path). Returns null when an error leaves no usable config.
     /// </summary>
