@@ -4,7 +4,6 @@ using GpuNet.Nn;
 using GpuNet.Optim;
 using GpuNet.Schedules;
 using System.Buffers.Binary;
-using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 
@@ -201,22 +200,7 @@ public sealed class CheckpointFormatTests(BackendFixture f) : DeviceTestBase(f),
                 out['tensors'][k] = {'dtype': v['dtype'], 'shape': v['shape'], 'begin': s, 'end': e, 'sum': sum(vals), 'first': vals[0]}
             print(json.dumps(out))
             """;
-        string json;
-        try
-        {
-            var psi = new ProcessStartInfo("python3") { RedirectStandardOutput = true, RedirectStandardError = true };
-            psi.ArgumentList.Add("-c"); psi.ArgumentList.Add(script); psi.ArgumentList.Add(path);
-            using var proc = Process.Start(psi)!;
-            json = proc.StandardOutput.ReadToEnd();
-            string err = proc.StandardError.ReadToEnd();
-            proc.WaitForExit();
-            Assert.True(proc.ExitCode == 0, $"python3 failed: {err}");
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            Assert.Skip($"python3 is not available: {e.Message}");
-            return;
-        }
+        string json = Python.Run(script, [path]);
         using var doc = JsonDocument.Parse(json);
         var r = doc.RootElement;
         Assert.Equal(0, r.GetProperty("n").GetInt64() % 8);

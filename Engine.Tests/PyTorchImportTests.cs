@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using GpuNet.Bench;
 using GpuNet.Checkpoints;
@@ -53,24 +52,7 @@ public sealed class PyTorchImportTests(BackendFixture f) : DeviceTestBase(f), IC
     internal static Dictionary<string, double[]> WriteWithPython(string path, params (string Name, string DType, int[] Shape)[] tensors)
     {
         string spec = JsonSerializer.Serialize(tensors.Select(t => new { name = t.Name, dtype = t.DType, shape = t.Shape }));
-        string json;
-        try
-        {
-            var psi = new ProcessStartInfo("python3") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-            psi.ArgumentList.Add("-c"); psi.ArgumentList.Add(Writer); psi.ArgumentList.Add(path);
-            using var proc = Process.Start(psi)!;
-            proc.StandardInput.Write(spec);
-            proc.StandardInput.Close();
-            json = proc.StandardOutput.ReadToEnd();
-            string err = proc.StandardError.ReadToEnd();
-            proc.WaitForExit();
-            Assert.True(proc.ExitCode == 0, $"python3 failed: {err}");
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            Assert.Skip($"python3 is not available: {e.Message}");
-            throw;
-        }
+        string json = Python.Run(Writer, [path], stdin: spec);
         return JsonSerializer.Deserialize<Dictionary<string, double[]>>(json)!;
     }
 
@@ -120,7 +102,7 @@ public sealed class PyTorchImportTests(BackendFixture f) : DeviceTestBase(f), IC
         Assert.Equal(dir["bad.safetensors"], e.Path);
         Assert.Contains("missing tensors [out.bias]", e.Message);
         Assert.Contains("unexpected tensors [head.weight]", e.Message);
-        Assert.Contains("shape mismatches [fc1.weight: model (3, 4), file (4, 3)]", e.Message);
+        Assert.Contains("shape mismatches [fc1.weight: expected (3, 4), file has (4, 3)]", e.Message);
         Assert.Contains("dtype mismatches [bn1.running_mean: expected F16, BF16, F32 or F64, file has I64]", e.Message);
         Assert.Equal(before, model.Parameters.ToArray());
         // The lenient default loads what fits and reports the rest.
@@ -147,6 +129,6 @@ public sealed class PyTorchImportCliTests
         (code, _, err) = BenchCli.Run("train", "digits-mlp", "--epochs", "1", "--quiet", "--device", "cpu", "--init-from", dir["wrong.safetensors"]);
         Assert.Equal(1, code);
         Assert.Contains("missing tensors [out.bias]", err);
-        Assert.Contains("fc1.weight: model (128, 64), file (128, 63)", err);
+        Assert.Contains("fc1.weight: expected (128, 64), file has (128, 63)", err);
     }
 }

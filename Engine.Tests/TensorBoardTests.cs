@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -273,25 +272,5 @@ public sealed class TensorBoardTests(BackendFixture f) : DeviceTestBase(f), ICla
         }
     }
 
-    private static string RunReader(params string[] files)
-    {
-        try
-        {
-            var psi = new ProcessStartInfo("python3") { RedirectStandardOutput = true, RedirectStandardError = true };
-            psi.ArgumentList.Add("-c");
-            psi.ArgumentList.Add(Reader);
-            foreach (var f in files) psi.ArgumentList.Add(f);
-            using var proc = Process.Start(psi)!;
-            var stderr = proc.StandardError.ReadToEndAsync();
-            string json = proc.StandardOutput.ReadToEnd();
-            proc.WaitForExit();
-            Assert.True(proc.ExitCode == 0, $"the Python reader failed: {stderr.Result}");
-            return json;
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            Assert.Skip($"python3 is not available: {e.Message}");
-            throw;
-        }
-    }
+    private static string RunReader(params string[] files) => Python.Run(Reader, files);
 }

@@ -141,23 +141,7 @@ public static class Checkpoint
     {
         ArgumentNullException.ThrowIfNull(file);
         ArgumentNullException.ThrowIfNull(model);
-        var problems = new List<string>();
-        var missing = new List<string>();
-        var shapes = new List<string>();
-        var dtypes = new List<string>();
-        foreach (var e in model.ParameterTable)
-        {
-            if (!file.Contains(e.Name)) { missing.Add(e.Name); continue; }
-            var t = file[e.Name];
-            if (!t.Shape.SequenceEqual(e.Shape)) shapes.Add($"{e.Name}: expected {ShapeUtil.Format(e.Shape)}, file has {ShapeUtil.Format(t.Shape)}");
-            else if (!t.IsFloat) dtypes.Add($"{e.Name}: expected a floating-point dtype, file has {t.DType}");
-        }
-        var names = model.ParameterTable.Select(e => e.Name).ToHashSet();
-        var unexpected = file.Tensors.Select(t => t.Name).Where(n => !names.Contains(n) && !n.StartsWith(OptimizerPrefix, StringComparison.Ordinal)).ToList();
-        if (missing.Count > 0) problems.Add($"missing tensors [{string.Join(", ", missing)}]");
-        if (unexpected.Count > 0) problems.Add($"unexpected tensors [{string.Join(", ", unexpected)}]");
-        if (shapes.Count > 0) problems.Add($"shape mismatches [{string.Join("; ", shapes)}]");
-        if (dtypes.Count > 0) problems.Add($"dtype mismatches [{string.Join("; ", dtypes)}]");
+        var problems = TensorMismatches(file, model, ignoreBatchCounters: false);
         if (file.InputShape is { } input && !input.SequenceEqual(model.InputShape))
             problems.Add($"input shape: the model takes {ShapeUtil.Format(model.InputShape)}, the checkpoint was saved from a model taking {ShapeUtil.Format(input)}");
         if (file.ModelSeed is { } seed && seed != model.Options.Seed && HasDropout(model))
@@ -258,6 +242,18 @@ public static class Checkpoint
 
     private static void CheckStrict(CheckpointFile file, Model model)
     {
+        var problems = TensorMismatches(file, model, ignoreBatchCounters: true);
+        if (problems.Count > 0)
+            throw new CheckpointException(file.Path, $"is not a state_dict of this model (strict): {string.Join("; ", problems)}; nothing was loaded");
+    }
+
+    /// <summary>
+    /// Every way the file's tensors differ from the model's parameters and buffers, each kind listed in full: missing,
+    /// unexpected (optimizer state is never unexpected; PyTorch's <c>*.num_batches_tracked</c> counters are not when
+    /// <paramref name="ignoreBatchCounters"/>), shape and dtype (F16, BF16, F32 and F64 load) mismatches.
+    /// </summary>
+    private static List<string> TensorMismatches(CheckpointFile file, Model model, bool ignoreBatchCounters)
+    {
         var missing = new List<string>();
         var shapes = new List<string>();
         var dtypes = new List<string>();
@@ -265,20 +261,20 @@ public static class Checkpoint
         {
             if (!file.Contains(e.Name)) { missing.Add(e.Name); continue; }
             var t = file[e.Name];
-            if (!t.Shape.SequenceEqual(e.Shape)) shapes.Add($"{e.Name}: model {ShapeUtil.Format(e.Shape)}, file {ShapeUtil.Format(t.Shape)}");
+            if (!t.Shape.SequenceEqual(e.Shape)) shapes.Add($"{e.Name}: expected {ShapeUtil.Format(e.Shape)}, file has {ShapeUtil.Format(t.Shape)}");
             else if (!t.IsFloat) dtypes.Add($"{e.Name}: expected F16, BF16, F32 or F64, file has {t.DType}");
         }
         var names = model.ParameterTable.Select(e => e.Name).ToHashSet();
         var unexpected = file.Tensors.Select(t => t.Name)
-            .Where(n => !names.Contains(n) && !n.StartsWith(OptimizerPrefix, StringComparison.Ordinal) && !n.EndsWith(".num_batches_tracked", StringComparison.Ordinal))
+            .Where(n => !names.Contains(n) && !n.StartsWith(OptimizerPrefix, StringComparison.Ordinal)
+                        && !(ignoreBatchCounters && n.EndsWith(".num_batches_tracked", StringComparison.Ordinal)))
             .ToList();
         var problems = new List<string>();
         if (missing.Count > 0) problems.Add($"missing tensors [{string.Join(", ", missing)}]");
         if (unexpected.Count > 0) problems.Add($"unexpected tensors [{string.Join(", ", unexpected)}]");
         if (shapes.Count > 0) problems.Add($"shape mismatches [{string.Join("; ", shapes)}]");
         if (dtypes.Count > 0) problems.Add($"dtype mismatches [{string.Join("; ", dtypes)}]");
-        if (problems.Count > 0)
-            throw new CheckpointException(file.Path, $"is not a state_dict of this model (strict): {string.Join("; ", problems)}; nothing was loaded");
+        return problems;
     }
 
     private static bool HasDropout(Model model) => model.Layers.Any(l => l.IsStochastic);
