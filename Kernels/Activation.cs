@@ -72,6 +72,28 @@ public interface IActivation
 
     /// <summary>How many of x and y the host backward reads besides dy (0 to 2): its bytes per element are 4 (2 + this).</summary>
     int BackwardOperands { get; }
+
+    /// <summary>
+    /// Writes f as ONNX operators (opset 17) over the value <paramref name="x"/> into <paramref name="graph"/> and returns
+    /// the name of the result (x itself for the identity); <paramref name="alpha"/> is the layer's.
+    /// </summary>
+    string ToOnnx(IOnnxWriter graph, string x, float alpha);
+}
+
+/// <summary>
+/// Where an <see cref="IActivation"/> writes its inference form as ONNX operators (the exporter implements it, names the
+/// values and builds the protobuf), so that each activation's ONNX form lives in its struct beside its other forms.
+/// </summary>
+public interface IOnnxWriter
+{
+    /// <summary>
+    /// Adds the ONNX operator <paramref name="opType"/> over the named <paramref name="inputs"/>, with the float attribute
+    /// <c>alpha</c> when <paramref name="alpha"/> is given; returns the name of its one output.
+    /// </summary>
+    string Op(string opType, string[] inputs, float? alpha = null);
+
+    /// <summary>Adds a float scalar constant; returns its name.</summary>
+    string Constant(float value);
 }
 
 /// <summary>

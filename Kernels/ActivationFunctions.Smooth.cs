@@ -37,6 +37,8 @@ public readonly struct SigmoidActivation : IActivation
     public double BackwardFlops => 3;                       // dy y (1 - y)
     /// <inheritdoc/>
     public int BackwardOperands => 1;                       // y
+    /// <inheritdoc/>
+    public string ToOnnx(IOnnxWriter graph, string x, float alpha) => graph.Op("Sigmoid", [x]);
 
     // (y, dy) -> dy y (1 - y)
     private readonly struct Grad : IOp2
@@ -75,6 +77,8 @@ public readonly struct TanhActivation : IActivation
     public double BackwardFlops => 3;   // dy (1 - y^2)
     /// <inheritdoc/>
     public int BackwardOperands => 1;   // y
+    /// <inheritdoc/>
+    public string ToOnnx(IOnnxWriter graph, string x, float alpha) => graph.Op("Tanh", [x]);
 
     // (y, dy) -> dy (1 - y^2)
     private readonly struct Grad : IOp2
@@ -151,6 +155,16 @@ public readonly struct GeluActivation : IActivation
     public double BackwardFlops => 17 + TranscendentalFlops; // cubic and tanh again, then the product rule
     /// <inheritdoc/>
     public int BackwardOperands => 1;                        // x
+    /// <inheritdoc/>
+    /// <remarks>Opset 17 has no GELU: 0.5 x (1 + tanh(c (x + a x^3))), the tanh form <see cref="Forward"/> computes.</remarks>
+    public string ToOnnx(IOnnxWriter graph, string x, float alpha)
+    {
+        string Mul(string a, string b) => graph.Op("Mul", [a, b]);
+        string Add(string a, string b) => graph.Op("Add", [a, b]);
+        string inner = Add(x, Mul(graph.Constant(A), Mul(Mul(x, x), x)));
+        string t = graph.Op("Tanh", [Mul(graph.Constant(C), inner)]);
+        return Mul(Mul(graph.Constant(0.5f), x), Add(graph.Constant(1f), t));
+    }
 
     // u = c (x + a x^3) = c x (1 + a x^2)
     private readonly struct Inner : IOp1
@@ -245,6 +259,8 @@ public readonly struct SoftplusActivation : IActivation
     public double BackwardFlops => 3 + TranscendentalFlops;     // sigmoid, multiply
     /// <inheritdoc/>
     public int BackwardOperands => 1;                           // x
+    /// <inheritdoc/>
+    public string ToOnnx(IOnnxWriter graph, string x, float alpha) => graph.Op("Softplus", [x]);
 
     private readonly struct NegAbs : IOp1
     {

@@ -40,6 +40,8 @@ public readonly struct IdentityActivation : IActivation
     public double BackwardFlops => 0;
     /// <inheritdoc/>
     public int BackwardOperands => 0;
+    /// <inheritdoc/>
+    public string ToOnnx(IOnnxWriter graph, string x, float alpha) => x;
 }
 
 /// <summary>f(x) = max(x, 0); NaN gives 0 (the compare is false).</summary>
@@ -70,6 +72,8 @@ public readonly struct ReluActivation : IActivation
     public double BackwardFlops => 1;
     /// <inheritdoc/>
     public int BackwardOperands => 1;  // x
+    /// <inheritdoc/>
+    public string ToOnnx(IOnnxWriter graph, string x, float alpha) => graph.Op("Relu", [x]);
 
     /// <summary>x -> max(x, 0), NaN -> 0. Also the positive part in <see cref="SoftplusActivation"/>.</summary>
     internal readonly struct PositivePart : IOp1
@@ -116,6 +120,8 @@ public readonly struct LeakyReluActivation : IActivation
     public double BackwardFlops => 2;
     /// <inheritdoc/>
     public int BackwardOperands => 1;  // x
+    /// <inheritdoc/>
+    public string ToOnnx(IOnnxWriter graph, string x, float alpha) => graph.Op("LeakyRelu", [x], alpha);
 
     private readonly struct Select(float alpha) : IOp1
     {
@@ -175,6 +181,8 @@ public readonly struct EluActivation : IActivation
     public double BackwardFlops => 3;                       // compare, add, multiply
     /// <inheritdoc/>
     public int BackwardOperands => 2;                       // x and y
+    /// <inheritdoc/>
+    public string ToOnnx(IOnnxWriter graph, string x, float alpha) => graph.Op("Elu", [x], alpha);
 
     private readonly struct NegativePart : IOp1
     {

@@ -39,36 +39,11 @@ public sealed class ActivationLayer : Layer
     public override double ForwardFlops(int[] input) => ShapeUtil.Count(input) * ActivationOp.FlopsPerElement(Function, backward: false);
 
     /// <summary>
-    /// The ONNX operator of the same name where opset 17 has one (alpha as its attribute); GELU, which has none before
-    /// opset 20, composed with the kernels' tanh form 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); identity adds nothing.
+    /// The activation's own ONNX form (<see cref="IActivation.ToOnnx"/>): the operator of the same name where opset 17
+    /// has one (alpha as its attribute), GELU composed from its tanh form, nothing for the identity.
     /// </summary>
     internal override string ExportOnnx(Onnx.OnnxGraph graph, string input)
-    {
-        string name = Name!;
-        string Op(string op, params string[] inputs) => graph.Node(op, name, inputs);
-        return Function switch
-        {
-            Activation.Identity => input,
-            Activation.Relu => Op("Relu", input),
-            Activation.LeakyRelu => graph.Node("LeakyRelu", name, [input], Onnx.OnnxGraph.Float("alpha", Alpha)),
-            Activation.Elu => graph.Node("Elu", name, [input], Onnx.OnnxGraph.Float("alpha", Alpha)),
-            Activation.Sigmoid => Op("Sigmoid", input),
-            Activation.Tanh => Op("Tanh", input),
-            Activation.Softplus => Op("Softplus", input),
-            Activation.Gelu => Gelu(graph, input, name),
-            _ => throw new Onnx.OnnxExportException(this, $"activation {Function} has no ONNX form"),
-        };
-    }
-
-    private static string Gelu(Onnx.OnnxGraph g, string x, string name)
-    {
-        string Mul(string a, string b) => g.Node("Mul", $"{name}.mul", [a, b]);
-        string Add(string a, string b) => g.Node("Add", $"{name}.add", [a, b]);
-        string cube = Mul(Mul(x, x), x);
-        string inner = Add(x, Mul(g.Constant($"{name}.a", (float)ActivationMath.GeluA), cube));
-        string t = g.Node("Tanh", $"{name}.tanh", [Mul(g.Constant($"{name}.c", (float)ActivationMath.GeluC), inner)]);
-        return g.Node("Mul", name, [Mul(g.Constant($"{name}.half", 0.5f), x), Add(g.Constant($"{name}.one", 1f), t)]);
-    }
+        => ActivationMath.Definition(Function).ToOnnx(new Onnx.OnnxActivationWriter(graph, Name!), input, Alpha);
 
     internal override Node CreateNode(BuildContext ctx, Tensor input, bool needInputGrad) => new ActivationNode(this, ctx, input, needInputGrad);
 }

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Google.Protobuf;
+using GpuNet.Kernels;
 using GpuNet.Nn;
 using Onnx;
 
@@ -120,4 +121,15 @@ internal sealed class OnnxGraph
         for (int i = 2; ; i++)
             if (_names.Add($"{name}_{i}")) return $"{name}_{i}";
     }
+}
+
+/// <summary>An activation's ONNX operators into an <see cref="OnnxGraph"/>, every value named after the layer.</summary>
+internal sealed class OnnxActivationWriter(OnnxGraph graph, string layerName) : IOnnxWriter
+{
+    /// <inheritdoc/>
+    public string Op(string opType, string[] inputs, float? alpha = null)
+        => alpha is float a ? graph.Node(opType, layerName, inputs, OnnxGraph.Float("alpha", a)) : graph.Node(opType, layerName, inputs);
+
+    /// <inheritdoc/>
+    public string Constant(float value) => graph.Constant($"{layerName}.const", value);
 }
