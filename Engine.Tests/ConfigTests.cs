@@ -73,6 +73,20 @@ public sealed class ConfigTests(BackendFixture f) : DeviceTestBase(f), IClassFix
     }
 
     /// <summary>JSON -> YAML -> JSON gives the same text, and the YAML parses to the same tree as the JSON.</summary>
+    /// <summary>A component built in code from another table's kind is refused by name, never built as some default.</summary>
+    [Fact]
+    public void BuildersRefuseAKindOfAnotherTable()
+    {
+        var cosine = Component.Of(ConfigKinds.Schedules.Single(k => k.Name == "cosine"));
+        var e = Assert.Throws<ArgumentException>(() => Experiment.CreateLoss(cosine));
+        Assert.Equal("loss", e.ParamName);
+        Assert.Contains("unknown kind 'cosine'; expected one of cross_entropy, bce_with_logits, mse, hinge, multi_margin", e.Message);
+        var mse = Component.Of(ConfigKinds.Losses.Single(k => k.Name == "mse"));
+        e = Assert.Throws<ArgumentException>(() => Experiment.CreateSchedule(mse, 0.1, 2, 10));
+        Assert.Equal("schedule", e.ParamName);
+        Assert.Contains("unknown kind 'mse'", e.Message);
+    }
+
     [Fact]
     public void JsonAndYamlRoundTripToTheSameConfig()
     {

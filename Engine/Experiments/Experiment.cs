@@ -128,8 +128,13 @@ public sealed class Experiment
         "bce_with_logits" => new BceWithLogitsLoss(),
         "mse" => new MseLoss(),
         "hinge" => new HingeLoss(),
-        _ => new MultiMarginLoss(),
+        "multi_margin" => new MultiMarginLoss(),
+        _ => throw Unknown(nameof(loss), loss.Type, ConfigKinds.Losses),
     };
+
+    // A component built in code (not read through the schema) whose kind the table does not list.
+    private static ArgumentException Unknown(string argument, string kind, IReadOnlyList<KindSpec> table)
+        => new($"unknown kind '{kind}'; expected one of {string.Join(", ", table.Select(k => k.Name))}", argument);
 
     /// <summary>Labels for the per-class losses, floats for the others.</summary>
     public BatchTargets Targets => Config.Loss.Type is "cross_entropy" or "multi_margin" ? BatchTargets.Labels : BatchTargets.Floats;
@@ -171,31 +176,33 @@ public sealed class Experiment
         "rotation" => Augment.Rotation(a.Double("degrees")!.Value, (float)a.Double("fill")!.Value),
         "random_crop" => Augment.RandomCrop(a.Int("padding")!.Value, (float)a.Double("fill")!.Value),
         "color_jitter" => Augment.ColorJitter(a.Double("brightness")!.Value, a.Double("contrast")!.Value),
-        _ => Augment.RandomErasing(a.Double("p")!.Value, a.Double("scale_lo")!.Value, a.Double("scale_hi")!.Value,
+        "random_erasing" => Augment.RandomErasing(a.Double("p")!.Value, a.Double("scale_lo")!.Value, a.Double("scale_hi")!.Value,
             a.Double("ratio_lo")!.Value, a.Double("ratio_hi")!.Value, (float)a.Double("fill")!.Value),
+        _ => throw Unknown(nameof(a), a.Type, ConfigKinds.Augments),
     };
 
     /// <summary>The optimizer over <paramref name="model"/>'s parameters with the config's regularisation (weights only).</summary>
     public Optimizer CreateOptimizer(Model model) => CreateOptimizer(Config.Optimizer, Config.Regularization, model);
 
-    /// <summary>The optimizer an <see cref="ConfigKinds.Optimizers"/> component describes, with <paramref name="r"/> on the weights.</summary>
-    public static Optimizer CreateOptimizer(Component o, RegularizationConfig r, Model model)
+    /// <summary>The optimizer an <see cref="ConfigKinds.Optimizers"/> component describes, with <paramref name="regularization"/> on the weights.</summary>
+    public static Optimizer CreateOptimizer(Component optimizer, RegularizationConfig regularization, Model model)
     {
-        ArgumentNullException.ThrowIfNull(o);
-        ArgumentNullException.ThrowIfNull(r);
+        ArgumentNullException.ThrowIfNull(optimizer);
+        ArgumentNullException.ThrowIfNull(regularization);
         ArgumentNullException.ThrowIfNull(model);
-        bool adamw = o.Type == "adamw";
-        var reg = new Regularization { WeightDecay = r.L2 + (adamw ? 0 : r.WeightDecay), L1 = r.L1, DecoupledWeightDecay = adamw ? r.WeightDecay : 0 };
-        var options = new OptimizerOptions { Regularization = reg, MaxGradNorm = o.Double("max_grad_norm")!.Value, ClipValue = o.Double("clip_value")!.Value }.ForModel(model);
+        bool adamw = optimizer.Type == "adamw";
+        var reg = new Regularization { WeightDecay = regularization.L2 + (adamw ? 0 : regularization.WeightDecay), L1 = regularization.L1, DecoupledWeightDecay = adamw ? regularization.WeightDecay : 0 };
+        var options = new OptimizerOptions { Regularization = reg, MaxGradNorm = optimizer.Double("max_grad_norm")!.Value, ClipValue = optimizer.Double("clip_value")!.Value }.ForModel(model);
         var (dev, p, g) = (model.Device, model.Parameters, model.Gradients ?? throw new ArgumentException("the model was built for inference", nameof(model)));
-        double lr = o.Double("lr")!.Value;
-        double D(string k) => o.Double(k)!.Value;
-        return o.Type switch
+        double lr = optimizer.Double("lr")!.Value;
+        double D(string k) => optimizer.Double(k)!.Value;
+        return optimizer.Type switch
         {
-            "sgd" => new Sgd(dev, p, g, lr, D("momentum"), D("dampening"), nesterov: o.Bool("nesterov"), options: options),
+            "sgd" => new Sgd(dev, p, g, lr, D("momentum"), D("dampening"), nesterov: optimizer.Bool("nesterov"), options: options),
             "adagrad" => new Adagrad(dev, p, g, lr, D("lr_decay"), initialAccumulatorValue: D("initial_accumulator_value"), eps: D("eps"), options: options),
-            "rmsprop" => new RmsProp(dev, p, g, lr, D("alpha"), D("eps"), momentum: D("momentum"), centered: o.Bool("centered"), options: options),
-            _ => new Adam(dev, p, g, lr, D("beta1"), D("beta2"), D("eps"), amsgrad: o.Bool("amsgrad"), options: options),
+            "rmsprop" => new RmsProp(dev, p, g, lr, D("alpha"), D("eps"), momentum: D("momentum"), centered: optimizer.Bool("centered"), options: options),
+            "adam" or "adamw" => new Adam(dev, p, g, lr, D("beta1"), D("beta2"), D("eps"), amsgrad: optimizer.Bool("amsgrad"), options: options),
+            _ => throw Unknown(nameof(optimizer), optimizer.Type, ConfigKinds.Optimizers),
         };
     }
 
@@ -207,19 +214,20 @@ public sealed class Experiment
     /// The schedule a <see cref="ConfigKinds.Schedules"/> component describes, from base rate <paramref name="lr"/> over
     /// <paramref name="epochs"/> x <paramref name="stepsPerEpoch"/> steps; null for <c>none</c>.
     /// </summary>
-    public static LearningRateSchedule? CreateSchedule(Component s, double lr, int epochs, int stepsPerEpoch)
+    public static LearningRateSchedule? CreateSchedule(Component schedule, double lr, int epochs, int stepsPerEpoch)
     {
-        ArgumentNullException.ThrowIfNull(s);
+        ArgumentNullException.ThrowIfNull(schedule);
         long total = Math.Max(1L, (long)epochs * stepsPerEpoch);
-        return s.Type switch
+        return schedule.Type switch
         {
             "none" => null,
-            "step" => new StepLR(lr, s.Int("step_size") ?? Math.Max(1, epochs / 2), s.Double("gamma")!.Value) { Unit = ScheduleUnit.Epoch },
-            "exponential" => new ExponentialLR(lr, s.Double("gamma")!.Value) { Unit = ScheduleUnit.Epoch },
-            "cosine" => new CosineAnnealingLR(lr, total, s.Double("eta_min")!.Value),
-            "cosine-restarts" => new CosineAnnealingWarmRestarts(lr, Math.Max(1L, (long)s.Int("t0_epochs")!.Value * stepsPerEpoch), s.Int("t_mult")!.Value, s.Double("eta_min")!.Value),
-            "onecycle" => new OneCycleLR(lr, total + 1, s.Double("pct_start")!.Value),
-            _ => new CyclicLR(lr / s.Double("base_divisor")!.Value, lr, Math.Max(1L, (long)s.Int("step_size_up_epochs")!.Value * stepsPerEpoch)),
+            "step" => new StepLR(lr, schedule.Int("step_size") ?? Math.Max(1, epochs / 2), schedule.Double("gamma")!.Value) { Unit = ScheduleUnit.Epoch },
+            "exponential" => new ExponentialLR(lr, schedule.Double("gamma")!.Value) { Unit = ScheduleUnit.Epoch },
+            "cosine" => new CosineAnnealingLR(lr, total, schedule.Double("eta_min")!.Value),
+            "cosine-restarts" => new CosineAnnealingWarmRestarts(lr, Math.Max(1L, (long)schedule.Int("t0_epochs")!.Value * stepsPerEpoch), schedule.Int("t_mult")!.Value, schedule.Double("eta_min")!.Value),
+            "onecycle" => new OneCycleLR(lr, total + 1, schedule.Double("pct_start")!.Value),
+            "cyclic" => new CyclicLR(lr / schedule.Double("base_divisor")!.Value, lr, Math.Max(1L, (long)schedule.Int("step_size_up_epochs")!.Value * stepsPerEpoch)),
+            _ => throw Unknown(nameof(schedule), schedule.Type, ConfigKinds.Schedules),
         };
     }
 
