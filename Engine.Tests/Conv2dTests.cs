@@ -48,23 +48,32 @@ public sealed class Conv2dTests(BackendFixture f) : DeviceTestBase(f), IClassFix
     public void ForwardAndBackwardMatchReference(string backend, string name)
     {
         Use(backend);
-        var c = Cases[name];
+        AssertForwardAndBackward(D, Cases[name], name, seed: 1);
+    }
+
+    /// <summary>
+    /// Forward, backward data and backward filter of <paramref name="c"/> on <paramref name="d"/> against the float64
+    /// references: y and dx overwrite garbage, dw and db accumulate onto a nonzero start (db untouched without a bias).
+    /// Inputs are <see cref="TestData.Uniform"/> streams <paramref name="seed"/> to seed + 7.
+    /// </summary>
+    internal static void AssertForwardAndBackward(Device d, Case c, string name, int seed)
+    {
         var s = c.Shape;
         int xLen = s.N * s.C * s.H * s.W, wLen = s.K * s.Cg * s.R * s.S, yLen = s.N * s.K * s.P * s.Q;
-        var x = TestData.Uniform(1, xLen); var w = TestData.Uniform(2, wLen); var b = TestData.Uniform(3, s.K);
-        var dy = TestData.Uniform(4, yLen); var dw0 = TestData.Uniform(5, wLen); var db0 = TestData.Uniform(6, s.K);
-        using var tx = D.FromArray(x, s.N, s.C, s.H, s.W);
-        using var tw = D.FromArray(w, s.K, s.Cg, s.R, s.S);
-        using var tb = D.FromArray(b, s.K);
-        using var ty = D.FromArray(TestData.Uniform(7, yLen), s.N, s.K, s.P, s.Q);  // garbage: must be overwritten
-        using var tdy = D.FromArray(dy, s.N, s.K, s.P, s.Q);
-        using var tdx = D.FromArray(TestData.Uniform(8, xLen), s.N, s.C, s.H, s.W);
-        using var tdw = D.FromArray(dw0, s.K, s.Cg, s.R, s.S);
-        using var tdb = D.FromArray(db0, s.K);
+        var x = TestData.Uniform(seed, xLen); var w = TestData.Uniform(seed + 1, wLen); var b = TestData.Uniform(seed + 2, s.K);
+        var dy = TestData.Uniform(seed + 3, yLen); var dw0 = TestData.Uniform(seed + 4, wLen); var db0 = TestData.Uniform(seed + 5, s.K);
+        using var tx = d.FromArray(x, s.N, s.C, s.H, s.W);
+        using var tw = d.FromArray(w, s.K, s.Cg, s.R, s.S);
+        using var tb = d.FromArray(b, s.K);
+        using var ty = d.FromArray(TestData.Uniform(seed + 6, yLen), s.N, s.K, s.P, s.Q);  // garbage: must be overwritten
+        using var tdy = d.FromArray(dy, s.N, s.K, s.P, s.Q);
+        using var tdx = d.FromArray(TestData.Uniform(seed + 7, xLen), s.N, s.C, s.H, s.W);
+        using var tdw = d.FromArray(dw0, s.K, s.Cg, s.R, s.S);
+        using var tdb = d.FromArray(db0, s.K);
 
-        D.Conv2dForward(tx, tw, c.Bias ? tb : null, ty, c.P);
-        D.Conv2dBackwardData(tdy, tw, tdx, c.P);
-        D.Conv2dBackwardFilter(tx, tdy, tdw, c.Bias ? tdb : null, c.P);
+        d.Conv2dForward(tx, tw, c.Bias ? tb : null, ty, c.P);
+        d.Conv2dBackwardData(tdy, tw, tdx, c.P);
+        d.Conv2dBackwardFilter(tx, tdy, tdw, c.Bias ? tdb : null, c.P);
 
         var y = new double[yLen];
         Conv2dOp.Reference(s, TestData.D(x), TestData.D(w), c.Bias ? TestData.D(b) : [], y);

@@ -34,34 +34,7 @@ public sealed class ConvHostTests(BackendFixture f) : DeviceTestBase(f), IClassF
     public void ForwardAndBackwardMatchReference(string backend, string name)
     {
         Use(backend);
-        var c = Cases[name];
-        var s = c.Shape;
-        int xLen = s.N * s.C * s.H * s.W, wLen = s.K * s.Cg * s.R * s.S, yLen = s.N * s.K * s.P * s.Q;
-        var x = TestData.Uniform(31, xLen); var w = TestData.Uniform(32, wLen); var b = TestData.Uniform(33, s.K);
-        var dy = TestData.Uniform(34, yLen); var dw0 = TestData.Uniform(35, wLen); var db0 = TestData.Uniform(36, s.K);
-        using var tx = D.FromArray(x, s.N, s.C, s.H, s.W);
-        using var tw = D.FromArray(w, s.K, s.Cg, s.R, s.S);
-        using var tb = D.FromArray(b, s.K);
-        using var ty = D.FromArray(TestData.Uniform(37, yLen), s.N, s.K, s.P, s.Q);   // garbage: must be overwritten
-        using var tdy = D.FromArray(dy, s.N, s.K, s.P, s.Q);
-        using var tdx = D.FromArray(TestData.Uniform(38, xLen), s.N, s.C, s.H, s.W);
-        using var tdw = D.FromArray(dw0, s.K, s.Cg, s.R, s.S);
-        using var tdb = D.FromArray(db0, s.K);
-
-        D.Conv2dForward(tx, tw, c.Bias ? tb : null, ty, c.P);
-        D.Conv2dBackwardData(tdy, tw, tdx, c.P);
-        D.Conv2dBackwardFilter(tx, tdy, tdw, c.Bias ? tdb : null, c.P);
-
-        var y = new double[yLen];
-        Conv2dOp.Reference(s, TestData.D(x), TestData.D(w), c.Bias ? TestData.D(b) : [], y);
-        Tol.ForGemm(s.CgRS + 1).AssertClose(ty.ToArray(), y, $"{name}: y");
-        var dx = new double[xLen];
-        Conv2dOp.ReferenceBackwardData(s, TestData.D(dy), TestData.D(w), dx);
-        Tol.ForGemm(s.Kg * s.R * s.S).AssertClose(tdx.ToArray(), dx, $"{name}: dx");
-        var dw = TestData.D(dw0); var db = TestData.D(db0);
-        Conv2dOp.ReferenceBackwardFilter(s, TestData.D(x), TestData.D(dy), dw, c.Bias ? db : []);
-        Tol.ForGemm(s.N * s.PQ).AssertClose(tdw.ToArray(), dw, $"{name}: dw += (from a nonzero start)");
-        Tol.ForGemm(s.N * s.PQ).AssertClose(tdb.ToArray(), c.Bias ? db : TestData.D(db0), $"{name}: db += (untouched without bias)");
+        Conv2dTests.AssertForwardAndBackward(D, Cases[name], name, seed: 31);
     }
 
     public static TheoryData<string> ParityCases => ["dense 32->20 14x14, batch 6 (samples in parallel)", "row packer 5x5, Q = 37", "stride 2 pad 1 (col2im backward data)"];
